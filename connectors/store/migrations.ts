@@ -1,0 +1,150 @@
+/**
+ * Schema migrations, applied in order at start under an advisory lock; each runs once (table schema_migrations).
+ * Add new migrations at the end; never edit one that has shipped.
+ */
+export const migrations: { id: string; sql: string }[] = [
+  {
+    id: '001_initial',
+    sql: `
+CREATE TABLE files (
+  id            bigserial PRIMARY KEY,
+  name          text NOT NULL,
+  sha256        char(64) NOT NULL,
+  size          bigint NOT NULL,
+  source        text NOT NULL DEFAULT 'inbox',
+  status        text NOT NULL,              -- RECEIVED | ACCEPTED | REJECTED | DUPLICATE
+  format        text,
+  encoding      text,
+  reason        text,
+  duplicate_of  bigint REFERENCES files(id),
+  payments_added integer NOT NULL DEFAULT 0,
+  reportable    integer NOT NULL DEFAULT 0,
+  skipped       integer NOT NULL DEFAULT 0,
+  records_rejected integer NOT NULL DEFAULT 0,
+  problems      jsonb NOT NULL DEFAULT '[]',
+  received_at   timestamptz NOT NULL DEFAULT now(),
+  finished_at   timestamptz
+);
+-- the same content is processed once: the first row for a hash is the original, later ones are DUPLICATE
+CREATE UNIQUE INDEX files_sha256_original ON files (sha256) WHERE status <> 'DUPLICATE';
+CREATE INDEX files_received_at ON files (received_at);
+
+CREATE TABLE payee_versions (
+  id          bigserial PRIMARY KEY,
+  source      text NOT NULL,
+  loaded_at   timestamptz NOT NULL DEFAULT now(),
+  records     integer NOT NULL,
+  rejected    integer NOT NULL DEFAULT 0,
+  is_current  boolean NOT NULL DEFAULT false
+);
+CREATE UNIQUE INDEX payee_versions_current ON payee_versions (is_current) WHERE is_current;
+
+CREATE TABLE payees (
+  version_id    bigint NOT NULL REFERENCES payee_versions(id) ON DELETE CASCADE,
+  bic           text NOT NULL,
+  account       text NOT NULL,
+  ogrn          text NOT NULL,
+  inn           text NOT NULL,
+  kpp           text NOT NULL,
+  name          text NOT NULL,
+  corr_account  text NOT NULL,
+  bank_name     text NOT NULL,
+  capital_repair boolean NOT NULL,
+  guid          text NOT NULL,
+  updated_at    text NOT NULL,
+  PRIMARY KEY (version_id, bic, account)
+);
+
+CREATE TABLE packets (
+  id            bigserial PRIMARY KEY,
+  message_id    uuid NOT NULL UNIQUE,        -- SMEV MessageID, fixed before the first send, reused on retry
+  status        text NOT NULL,               -- BUILT | SENT | RESPONDED | SMEV_REJECTED | PARKED
+  form          text NOT NULL DEFAULT 'full',
+  schema_version text NOT NULL,
+  items         integer NOT NULL,
+  attempts      integer NOT NULL DEFAULT 0,
+  last_error    text,
+  accepted      integer NOT NULL DEFAULT 0,
+  rejected      integer NOT NULL DEFAULT 0,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  sent_at       timestamptz,
+  responded_at  timestamptz,
+  previous_message_ids uuid[] NOT NULL DEFAULT '{}'
+);
+CREATE INDEX packets_status ON packets (status);
+
+CREATE TABLE payments (
+  id            bigserial PRIMARY KEY,
+  source_key    text NOT NULL UNIQUE,        -- bank document identity: the idempotency key of intake
+  file_id       bigint NOT NULL REFERENCES files(id),
+  ref           text NOT NULL,
+  location      text NOT NULL,
+  kind          text NOT NULL,
+  amount_kop    bigint NOT NULL CHECK (amount_kop > 0),
+  payment_date  date NOT NULL,
+  doc_no        text,
+  purpose       text NOT NULL,
+  payment_id    text,                        -- field 22
+  payer         jsonb NOT NULL,
+  payee         jsonb NOT NULL,
+  status        text NOT NULL,               -- RECEIVED | SKIPPED | REPORTABLE | PACKED | SENT | ACCEPTED | REJECTED
+  reason        text NOT NULL,
+  rules         jsonb NOT NULL DEFAULT '[]',
+  payment_document_id text,
+  service_id    text,
+  els           text,
+  account_number text,
+  period_year   smallint,
+  period_month  smallint,
+  payee_guid    text,
+  payee_version_id bigint,
+  recipient     jsonb,                        -- requisites that go into the notification
+  order_id      char(32) UNIQUE,
+  transport_id  uuid UNIQUE,
+  packet_id     bigint REFERENCES packets(id),
+  gis_id        text,
+  error_code    text,
+  error_text    text,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX payments_file ON payments (file_id);
+CREATE INDEX payments_status ON payments (status);
+CREATE INDEX payments_packet ON payments (packet_id);
+
+CREATE TABLE payment_events (
+  id          bigserial PRIMARY KEY,
+  payment_id  bigint NOT NULL REFERENCES payments(id),
+  at          timestamptz NOT NULL DEFAULT now(),
+  status      text NOT NULL,
+  detail      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX payment_events_payment ON payment_events (payment_id, id);
+
+CREATE TABLE smev_messages (
+  id          bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  direction   text NOT NULL,                 -- out | in
+  operation   text NOT NULL,                 -- SendRequest | GetResponse | Ack | ...
+  message_id  uuid,                          -- the SMEV MessageID concerned
+  packet_id   bigint REFERENCES packets(id),
+  http_status integer,
+  status      text NOT NULL,                 -- ok | fault | error | rejected
+  error       text,
+  request_xml text,
+  response_xml text,
+  duration_ms integer
+);
+CREATE INDEX smev_messages_packet ON smev_messages (packet_id);
+CREATE INDEX smev_messages_message ON smev_messages (message_id);
+
+-- responses already processed (GetResponse redelivers until Ack): the idempotent receiver of the poller
+CREATE TABLE smev_inbound (
+  message_id  uuid PRIMARY KEY,
+  original_message_id uuid,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  outcome     text NOT NULL
+);
+`,
+  },
+];

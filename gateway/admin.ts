@@ -1,0 +1,124 @@
+import { Hono, type Context } from 'hono';
+import { serve, type ServerType } from '@hono/node-server';
+import type { Store } from '../connectors/store/db.ts';
+import type { Broker } from '../connectors/amqp/broker.ts';
+import type { Intake, FileOutcome } from '../routes/intake.ts';
+
+export interface AdminDeps {
+  store: Store;
+  broker: Broker;
+  token: string;
+  intake: Intake;
+  afterCommit: (o: FileOutcome) => Promise<void>;
+  counters: () => Record<string, unknown>;
+  maxBodyBytes: number;
+}
+
+/** RFC 9457 problem details. */
+export function problem(c: Context, status: 400 | 401 | 404 | 413 | 415 | 422 | 500 | 503, title: string, detail?: string, extra: Record<string, unknown> = {}) {
+  return c.json({ type: 'about:blank', title, status, detail, ...extra }, status, { 'content-type': 'application/problem+json' });
+}
+
+/** The admin endpoint: open /health; everything under /api behind the bearer token. */
+export function adminApp(d: AdminDeps): Hono {
+  const app = new Hono();
+  app.get('/health', async (c) => {
+    let db = true;
+    try { await d.store.query('SELECT 1'); } catch { db = false; }
+    const ok = db && d.broker.connected;
+    return c.json({ status: ok ? 'ok' : 'degraded', database: db, broker: d.broker.connected }, ok ? 200 : 503);
+  });
+  app.use('/api/*', async (c, next) => {
+    const h = c.req.header('authorization') ?? '';
+    if (h !== `Bearer ${d.token}`) return problem(c, 401, 'Unauthorized', 'send "Authorization: Bearer <admin.token>"');
+    await next();
+  });
+  app.get('/api/routes', (c) => {
+    const t = d.broker.topology;
+    return c.json({
+      routes: [
+        { name: 'files', from: 'inbox (file) | POST /api/v1/files', steps: ['claim', 'sha256', 'parse UFEBS/CSV', 'classify'], to: `${t.workExchange} payment.reportable` },
+        ...Object.values(t.routes).map((r) => ({
+          name: r.name, from: `${t.workExchange} ${r.bindingKey}`, queue: r.queue, retry: r.retryQueues, parked: r.parkedQueue,
+          steps: r.name === 'payments' ? ['batch ≤ maxItems', 'packet row + MessageID'] : ['ГИС XML', 'XSD check', 'sign', 'SendRequest'],
+          to: r.name === 'payments' ? `${t.workExchange} packet.ready` : 'SMEV 3 → GetResponse poller → ACCEPTED | REJECTED',
+        })),
+      ],
+      topology: { exchanges: t.exchanges, queues: t.queues.map((q) => ({ name: q.name, role: q.role, arguments: q.arguments })), bindings: t.bindings },
+    });
+  });
+  app.get('/api/stats', async (c) => {
+    const q = (sql: string) => d.store.query<{ status: string; n: number }>(sql);
+    const toObj = (rows: { status: string; n: number }[]) => Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    const [payments, files, packets] = await Promise.all([
+      q('SELECT status, count(*)::int AS n FROM payments GROUP BY status'),
+      q('SELECT status, count(*)::int AS n FROM files GROUP BY status'),
+      q('SELECT status, count(*)::int AS n FROM packets GROUP BY status'),
+    ]);
+    const [smev] = await d.store.query<Record<string, number>>(
+      `SELECT count(*) FILTER (WHERE status = 'rejected')::int AS "untrustedReplies", count(*)::int AS messages FROM smev_messages`);
+    let queues: Record<string, unknown> = {};
+    try { queues = await d.broker.queueDepths(); } catch (e) { queues = { error: (e as Error).message }; }
+    return c.json({
+      payments: toObj(payments), files: toObj(files), packets: toObj(packets),
+      packetsInFlight: (toObj(packets).SENT ?? 0) + (toObj(packets).BUILT ?? 0),
+      smev, queues, broker: { connected: d.broker.connected, reconnects: d.broker.reconnects }, counters: d.counters(),
+    });
+  });
+  app.get('/api/files', async (c) => {
+    const limit = Math.min(Number(c.req.query('limit') ?? 100) || 100, 1000);
+    return c.json(await d.store.query(
+      `SELECT id, name, status, format, encoding, reason, payments_added AS payments, reportable, skipped, records_rejected AS "recordsRejected",
+              received_at AS "receivedAt", finished_at AS "finishedAt" FROM files ORDER BY id DESC LIMIT $1`, [limit]));
+  });
+  app.get('/api/payments/:id', async (c) => {
+    const id = Number(c.req.param('id'));
+    if (!Number.isSafeInteger(id)) return problem(c, 400, 'Bad payment id', `"${c.req.param('id')}" is not a number`);
+    const [p] = await d.store.query('SELECT * FROM payments WHERE id = $1', [id]);
+    if (!p) return problem(c, 404, 'Not found', `payment ${id} does not exist`);
+    const history = await d.store.query('SELECT at, status, detail FROM payment_events WHERE payment_id = $1 ORDER BY id', [id]);
+    return c.json({ ...p, history });
+  });
+  app.get('/api/packets/:id', async (c) => {
+    const id = Number(c.req.param('id'));
+    if (!Number.isSafeInteger(id)) return problem(c, 400, 'Bad packet id', `"${c.req.param('id')}" is not a number`);
+    const [p] = await d.store.query('SELECT * FROM packets WHERE id = $1', [id]);
+    if (!p) return problem(c, 404, 'Not found', `packet ${id} does not exist`);
+    const messages = await d.store.query(
+      'SELECT id, at, direction, operation, message_id, http_status, status, error, duration_ms FROM smev_messages WHERE packet_id = $1 ORDER BY id', [id]);
+    return c.json({ ...p, messages });
+  });
+  app.get('/api/smev-messages/:id', async (c) => {
+    const id = Number(c.req.param('id'));
+    if (!Number.isSafeInteger(id)) return problem(c, 400, 'Bad message id', `"${c.req.param('id')}" is not a number`);
+    const [m] = await d.store.query('SELECT * FROM smev_messages WHERE id = $1', [id]);
+    return m ? c.json(m) : problem(c, 404, 'Not found', `SMEV message ${id} does not exist`);
+  });
+  // HTTP connector: a bank system posts a UFEBS/CSV file; same intake as the inbox
+  app.post('/api/v1/files', async (c) => {
+    const name = c.req.query('name');
+    if (!name || !/^[^/\\\0]{1,200}$/.test(name)) return problem(c, 400, 'Missing file name', 'pass ?name=<file name> (no slashes, ≤200 characters)');
+    const len = Number(c.req.header('content-length') ?? 0);
+    if (len > d.maxBodyBytes) return problem(c, 413, 'File too large', `${len} bytes exceeds ${d.maxBodyBytes}`);
+    const body = Buffer.from(await c.req.arrayBuffer());
+    if (body.length > d.maxBodyBytes) return problem(c, 413, 'File too large', `${body.length} bytes exceeds ${d.maxBodyBytes}`);
+    const o = await d.intake.processBytes(body, name, 'http');
+    await d.afterCommit(o);
+    const res = { fileId: o.fileId, name: o.name, status: o.status, reason: o.reason, payments: o.payments, reportable: o.reportable,
+      skipped: o.skipped, recordsRejected: o.recordsRejected, problems: o.problems };
+    if (o.status === 'REJECTED') return problem(c, 422, 'File rejected', o.reason, res);
+    return c.json(res, o.status === 'DUPLICATE' ? 200 : 201);
+  });
+  app.notFound((c) => problem(c, 404, 'Not found', `${c.req.method} ${c.req.path}`));
+  app.onError((e, c) => problem(c, 500, 'Internal error', e.message));
+  return app;
+}
+
+export function listen(app: Hono, host: string, port: number): Promise<{ server: ServerType; port: number; close: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
+      resolve({ server, port: info.port, close: () => new Promise((r) => server.close(() => r())) });
+    });
+    server.on('error', reject);
+  });
+}

@@ -1,0 +1,171 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { BusConfig } from '../config/schema.ts';
+import { openStore, type Store } from '../connectors/store/db.ts';
+import { storePayeeVersion, loadCurrentPayees } from '../connectors/store/payees.ts';
+import { Broker } from '../connectors/amqp/broker.ts';
+import { buildTopology } from '../connectors/amqp/topology.ts';
+import type { Logger } from '../connectors/log.ts';
+import { createProvider, loadCertificate, loadPrivateKey } from '../connectors/smev3/crypto/index.ts';
+import { SmevClient } from '../connectors/smev3/client.ts';
+import { loadSchemaSet, validate } from '../connectors/xsd/validator.ts';
+import { csvLayoutSchema, type CsvLayout } from '../transformers/csv/layout.ts';
+import { parsePayeesCsv, PayeeIndex } from '../transformers/classify/payees.ts';
+import { DEFAULT_IDENTIFIER_CONFIG } from '../transformers/classify/identifiers.ts';
+import { Intake, type FileOutcome } from '../routes/intake.ts';
+import { Batcher } from '../routes/batcher.ts';
+import { Sender } from '../routes/sender.ts';
+import { Poller } from '../routes/poller.ts';
+import { Sweeper } from '../routes/sweeper.ts';
+import { Inbox } from './inbox.ts';
+import { adminApp, listen } from './admin.ts';
+
+export interface BusHandle {
+  config: BusConfig;
+  store: Store;
+  broker: Broker;
+  intake: Intake;
+  inbox?: Inbox;
+  poller: Poller;
+  adminPort?: number;
+  onFile(cb: (o: FileOutcome) => void): void;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  /** registry CSV to load instead of config.payees.file */
+  payeesFile?: string;
+  /** roles; default all */
+  inbox?: boolean;
+  admin?: boolean;
+}
+
+export function loadCsvLayouts(file: string): CsvLayout[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`CSV layouts ${file}: ${(e as Error).message}`);
+  }
+  const list = Array.isArray(doc) ? doc : (doc as { layouts?: unknown })?.layouts;
+  const r = z.array(csvLayoutSchema).safeParse(list);
+  if (!r.success) {
+    throw new Error(`CSV layouts ${file} are not valid:\n` + r.error.issues.map((i) => `  - layouts[${i.path.join('.')}]: ${i.message}`).join('\n'));
+  }
+  return r.data;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message}`);
+  }
+}
+
+/** Starts every role of the bus in this process. */
+export async function startBus(config: BusConfig, opts: StartOptions): Promise<BusHandle> {
+  const log = opts.log;
+  const layouts = loadCsvLayouts(config.csvLayouts);
+  const provider = createProvider(config.smev.provider);
+  const signer = {
+    key: loadPrivateKey(readText(config.smev.key, 'smev.key')),
+    cert: loadCertificate(readFileSync(config.smev.cert)),
+    provider,
+  };
+  const trusted = config.smev.trust.map((t) => loadCertificate(readFileSync(t)));
+  const gisSchemas = await loadSchemaSet('gis-payments-1.0.0');
+
+  const store = await openStore(config.database.url, { pool: config.database.pool, log });
+  const payeesFile = opts.payeesFile ?? config.payees.file;
+  if (payeesFile) {
+    const { records, rejected } = parsePayeesCsv(readFileSync(payeesFile), payeesFile);
+    for (const r of rejected) log.warn('payee registry row rejected', { file: payeesFile, ...r });
+    const v = await storePayeeVersion(store, payeesFile, records, rejected.length);
+    log.info('payee registry loaded', { file: payeesFile, versionId: v.id, records: records.length, rejected: rejected.length });
+  }
+  const current = await loadCurrentPayees(store);
+  if (!current.version) log.warn('no payee registry: payments are selected by ЖКУ identifiers only');
+  const registry = { index: new PayeeIndex(current.records), versionId: current.version?.id };
+
+  const topology = buildTopology({ prefix: config.broker.prefix, deliveryLimit: config.broker.deliveryLimit, retryDelays: config.broker.retryDelays });
+  const broker = new Broker(config.broker.url, topology, log.child({ component: 'broker' }));
+  await broker.start();
+
+  const publishPayment = (id: number) => broker.publish(topology.workExchange, 'payment.reportable', { paymentId: id }, { messageId: `payment-${id}` });
+  const publishPacket = (id: number, messageId: string) =>
+    broker.publish(topology.workExchange, 'packet.ready', { packetId: id }, { messageId: `packet-${id}`, correlationId: messageId });
+
+  const intake = new Intake({
+    store, layouts: () => layouts, registry: () => registry, bankBic: config.gis.bankBic, log: log.child({ component: 'intake' }),
+    classify: {
+      mode: config.selection.mode,
+      identifiers: {
+        ...DEFAULT_IDENTIFIER_CONFIG,
+        mapLatinLookalikes: config.selection.mapLatinLookalikes,
+        ...(config.selection.markers ? { markers: config.selection.markers } : {}),
+        ...(config.selection.accountMarkers ? { accountMarkers: config.selection.accountMarkers } : {}),
+      },
+    },
+  });
+  const listeners: ((o: FileOutcome) => void)[] = [];
+  const afterCommit = async (o: FileOutcome) => {
+    for (const id of o.reportableIds) await publishPayment(id);
+    for (const l of listeners) l(o);
+  };
+
+  const client = new SmevClient({
+    endpoint: config.smev.endpoint, version: config.smev.version, signer, trusted, provider, timeoutMs: config.smev.timeoutMs,
+    testMessage: config.smev.testMessage, store, log: log.child({ component: 'smev' }),
+  });
+  const poller = new Poller({ store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs });
+  const batcher = new Batcher({ store, log: log.child({ component: 'batcher' }), maxItems: config.batch.maxItems, maxWaitMs: config.batch.maxWaitMs, publishPacket });
+  const sender = new Sender({
+    store, client, log: log.child({ component: 'sender' }),
+    informationSystemId: config.gis.informationSystemId, organizationId: config.gis.organizationId,
+    validate: (xml) => validate(xml, gisSchemas), maxAttempts: config.broker.retryDelays.length + 1, onSent: () => poller.wake(),
+  });
+  const sweeper = new Sweeper({ store, log: log.child({ component: 'sweeper' }), publishPayment, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10) });
+
+  await broker.consume(topology.routes.payments.queue, batcher.handle, { prefetch: Math.max(config.broker.prefetch, config.batch.maxItems * 2), retryQueues: topology.routes.payments.retryQueues });
+  await broker.consume(topology.routes.packets.queue, sender.handle, { prefetch: 4, retryQueues: topology.routes.packets.retryQueues });
+  poller.start();
+  await sweeper.sweep();
+  sweeper.start(30_000);
+
+  let inbox: Inbox | undefined;
+  if (opts.inbox !== false) {
+    inbox = new Inbox(config.inbox, intake, afterCommit, log.child({ component: 'inbox' }));
+    await inbox.start();
+    log.info('watching inbox', { path: config.inbox.path });
+  }
+  let admin: Awaited<ReturnType<typeof listen>> | undefined;
+  if (opts.admin !== false) {
+    const app = adminApp({
+      store, broker, token: config.admin.token, intake, afterCommit, maxBodyBytes: config.inbox.maxFileBytes,
+      counters: () => ({ packetsBuilt: batcher.packetsBuilt, packetsSent: sender.sent, responsesReceived: poller.received,
+        smevCalls: client.calls, untrustedReplies: client.untrusted, republished: sweeper.republished, pollerLastError: poller.lastError }),
+    });
+    admin = await listen(app, config.admin.host, config.admin.port);
+    log.info('admin endpoint listening', { url: `http://${config.admin.host}:${admin.port}` });
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config, store, broker, intake, inbox, poller, adminPort: admin?.port,
+    onFile: (cb) => listeners.push(cb),
+    stop: () => (stopping ??= (async () => {
+      log.info('stopping: finishing in-flight work');
+      await inbox?.stop();             // no new files; the file in hand is finished
+      await batcher.drain();           // pending payments are packed
+      await sweeper.stop();
+      await broker.close();            // consumers cancelled, in-flight messages settled
+      await poller.stop();
+      await admin?.close();
+      await store.close();
+      log.info('stopped');
+    })()),
+  };
+}

@@ -1,0 +1,161 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, ConfigError } from '../config/load.ts';
+import { createLogger } from '../connectors/log.ts';
+import { createProvider, loadCertificate } from '../connectors/smev3/crypto/index.ts';
+import { parsePayeesCsv } from '../transformers/classify/payees.ts';
+import { SmevSimulator } from '../simulator/server.ts';
+import { startBus } from './bus.ts';
+import { ensureTestKeys, loadSigner } from './keys.ts';
+import { runDemo, DEMO_HELP } from './demo.ts';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_CONFIG = resolve(ROOT, 'config/bus.yaml');
+const DEFAULT_KEYS = resolve(ROOT, 'var/keys');
+
+const HELP = `gkh-bus — bank-side integration bus to ГИС ЖКХ through SMEV 3
+
+Usage: gkh-bus <command> [options]
+
+Commands:
+  start           run the bus as a service (config/bus.yaml + GKH_* environment) until SIGTERM
+  sim             run the SMEV 3 + ГИС ЖКХ simulator
+  demo            run the simulator and the bus on example (or your) files and print a summary
+  keys generate   make GOST 2012-256 test key pairs with self-signed certificates
+
+Run "gkh-bus <command> --help" for the options of a command.`;
+
+const HELPS: Record<string, string> = {
+  start: `Usage: gkh-bus start [--config <file>]
+
+Runs every role of the bus: inbox watcher, intake, batcher, SMEV sender and poller, admin endpoint.
+  --config <file>   YAML configuration (default config/bus.yaml; or GKH_CONFIG)
+Environment: GKH_<PATH> overrides a setting, e.g. GKH_DATABASE_URL, GKH_SMEV_ENDPOINT, GKH_ADMIN_TOKEN.
+When the configured key files are the development defaults under var/keys and do not exist yet,
+test keys are generated there (never do that in production: configure the bank's real key).
+SIGTERM or SIGINT: stop taking new work, finish in-flight work, exit.`,
+  sim: `Usage: gkh-bus sim [options]
+
+Runs the SMEV 3 + ГИС ЖКХ simulator over HTTP (POST SOAP to any path; GET /sim/state for its state).
+  --port <n>             listen port (default 7575)
+  --host <addr>          listen address (default 127.0.0.1)
+  --keys <dir>           where smev/gis/bank test keys live (default var/keys; created if missing)
+  --client <cert>=<MN>   a registered information system: certificate file and mnemonic
+                         (default: <keys>/bank.cert.pem=BANK01); repeatable
+  --payees <csv>         payee registry ГИС knows (default examples/payees.csv)
+  --latency <ms>         time ГИС takes to answer a packet (default 200)
+  --accept-unknown-payees  accept notifications to payees ГИС does not know`,
+  keys: `Usage: gkh-bus keys generate [--out <dir>] [--force]
+
+Writes bank.*, smev.* and gis.* .key.pem (PKCS#8) and .cert.pem (self-signed X.509) GOST R 34.10-2012-256
+test key pairs into <dir> (default var/keys). Existing pairs are kept unless --force.`,
+  demo: DEMO_HELP,
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function args(argv: string[], options: ParseArgsConfig['options']): { values: Record<string, any>; positionals: string[] } {
+  return parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' }, ...options }, allowPositionals: true, strict: true });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(HELP);
+    return cmd ? 0 : 2;
+  }
+  try {
+    switch (cmd) {
+      case 'start': return await start(rest);
+      case 'sim': return await sim(rest);
+      case 'demo': {
+        const a = args(rest, { files: { type: 'string' }, payees: { type: 'string' }, json: { type: 'boolean' }, keep: { type: 'boolean' }, config: { type: 'string' }, timeout: { type: 'string' } });
+        if (a.values.help) return help('demo');
+        return await runDemo({ root: ROOT, configFile: a.values.config ?? DEFAULT_CONFIG, files: a.values.files, payees: a.values.payees,
+          json: !!a.values.json, keep: !!a.values.keep, timeoutMs: a.values.timeout ? Number(a.values.timeout) * 1000 : undefined });
+      }
+      case 'keys': {
+        const a = args(rest, { out: { type: 'string' }, force: { type: 'boolean' } });
+        if (a.values.help || a.positionals[0] !== 'generate') return help('keys', !a.values.help);
+        const out = resolve(a.values.out ?? DEFAULT_KEYS);
+        const made = ensureTestKeys(out, ['bank', 'smev', 'gis'], !!a.values.force);
+        console.log(made.length ? `wrote ${made.map((p) => `${p}.key.pem, ${p}.cert.pem`).join('; ')} in ${out}` : `keys already present in ${out} (use --force to replace)`);
+        return 0;
+      }
+      default:
+        console.error(`unknown command "${cmd}"\n\n${HELP}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return 78; // EX_CONFIG
+    }
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`${(e as Error).message}\n\n${HELPS[cmd] ?? HELP}`);
+      return 2;
+    }
+    console.error(`gkh-bus ${cmd}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+function help(cmd: string, error = false): number {
+  (error ? console.error : console.log)(HELPS[cmd]);
+  return error ? 2 : 0;
+}
+
+async function start(argv: string[]): Promise<number> {
+  const a = args(argv, { config: { type: 'string' } });
+  if (a.values.help) return help('start');
+  const file = a.values.config ?? process.env.GKH_CONFIG ?? DEFAULT_CONFIG;
+  const { config } = loadConfig(file);
+  const log = createLogger({ level: config.log.level });
+  const keyDir = dirname(config.smev.key);
+  if (keyDir === DEFAULT_KEYS) {
+    const made = ensureTestKeys(DEFAULT_KEYS);
+    if (made.length) log.warn('generated TEST keys for development; configure the bank\'s real key and certificate for production', { dir: DEFAULT_KEYS, parties: made });
+  }
+  const bus = await startBus(config, { log });
+  log.info('gkh-bus started', { config: file, admin: bus.adminPort });
+  await new Promise<void>((resolveStop) => {
+    const onSignal = (sig: string) => {
+      log.info('signal received', { signal: sig });
+      resolveStop();
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  await bus.stop();
+  return 0;
+}
+
+async function sim(argv: string[]): Promise<number> {
+  const a = args(argv, {
+    port: { type: 'string' }, host: { type: 'string' }, keys: { type: 'string' }, client: { type: 'string', multiple: true },
+    payees: { type: 'string' }, latency: { type: 'string' }, 'accept-unknown-payees': { type: 'boolean' },
+  });
+  if (a.values.help) return help('sim');
+  const log = createLogger({ level: 'info' });
+  const keys = resolve(a.values.keys ?? DEFAULT_KEYS);
+  ensureTestKeys(keys);
+  const provider = createProvider('js');
+  const clients = (a.values.client ?? [`${resolve(keys, 'bank.cert.pem')}=BANK01`]).map((c: string) => {
+    const i = c.lastIndexOf('=');
+    if (i < 1) throw new Error(`--client ${c}: expected <certificate file>=<MNEMONIC>`);
+    return { cert: loadCertificate(readFileSync(c.slice(0, i))), mnemonic: c.slice(i + 1) };
+  });
+  const payeesFile = resolve(a.values.payees ?? resolve(ROOT, 'examples/payees.csv'));
+  const simulator = new SmevSimulator({
+    host: a.values.host, port: a.values.port ? Number(a.values.port) : 7575, provider,
+    smev: loadSigner(keys, 'smev', provider), gis: loadSigner(keys, 'gis', provider), clients,
+    payees: parsePayeesCsv(readFileSync(payeesFile), payeesFile).records,
+    latencyMs: a.values.latency ? Number(a.values.latency) : 200, acceptUnknownPayees: !!a.values['accept-unknown-payees'], log,
+  });
+  const port = await simulator.start();
+  log.info('SMEV 3 + ГИС ЖКХ simulator listening', { url: `http://${a.values.host ?? '127.0.0.1'}:${port}/smev`, clients: clients.map((c: { mnemonic: string }) => c.mnemonic) });
+  await new Promise<void>((r) => { process.once('SIGTERM', () => r()); process.once('SIGINT', () => r()); });
+  await simulator.stop();
+  return 0;
+}

@@ -1,0 +1,201 @@
+import type { Store } from '../connectors/store/db.ts';
+import type { Logger } from '../connectors/log.ts';
+import type { SmevClient } from '../connectors/smev3/client.ts';
+import { sleep } from '../connectors/amqp/broker.ts';
+import { parseImportResult } from '../transformers/gis/result.ts';
+import type { parseSmevResponse } from '../transformers/smev/envelope.ts';
+
+export interface PollerDeps {
+  store: Store;
+  log: Logger;
+  client: SmevClient;
+  minMs: number;
+  maxMs: number;
+}
+
+/**
+ * One GetResponse loop for the information system: drains while messages arrive, backs off on an empty
+ * queue, idles while nothing is in flight. Each response is stored and applied in one transaction and
+ * only then acknowledged to SMEV (at-least-once from SMEV, exactly-once effect here).
+ */
+export class Poller {
+  private running = false;
+  private loop?: Promise<void>;
+  private wakeUp?: () => void;
+  received = 0;
+  lastError?: string;
+
+  constructor(private d: PollerDeps) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+  }
+
+  private async idle(ms: number): Promise<void> {
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      this.wakeUp = () => { clearTimeout(t); r(); };
+    });
+    this.wakeUp = undefined;
+  }
+
+  private async inFlight(): Promise<number> {
+    const [r] = await this.d.store.query<{ n: number }>(`SELECT count(*)::int AS n FROM packets WHERE status = 'SENT'`);
+    return r.n;
+  }
+
+  private async run(): Promise<void> {
+    let delay = this.d.minMs;
+    while (this.running) {
+      try {
+        if ((await this.inFlight()) === 0) {
+          await this.idle(this.d.maxMs);
+          delay = this.d.minMs;
+          continue;
+        }
+        const got = await this.pollOnce();
+        if (got) {
+          delay = this.d.minMs;
+          continue;
+        }
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        this.d.log.warn('poll failed', { err: e });
+      }
+      await this.idle(delay);
+      delay = Math.min(delay * 2, this.d.maxMs);
+    }
+  }
+
+  /** One GetResponse; true when a message was received (and handled). */
+  async pollOnce(): Promise<boolean> {
+    const { client, log } = this.d;
+    const res = await client.getResponse();
+    if (res.kind === 'fault') {
+      this.lastError = `${res.fault.name}: ${res.fault.description ?? ''}`;
+      log.warn('GetResponse fault', { fault: res.fault.name, description: res.fault.description });
+      return false;
+    }
+    if (res.kind === 'transport') {
+      this.lastError = res.error;
+      log.warn('GetResponse failed', { error: res.error });
+      return false;
+    }
+    const parsed = res.parsed;
+    if (parsed.kind !== 'GetResponseResponse' || parsed.empty) return false;
+    if (res.kind === 'untrusted') {
+      // never use what the signature does not cover; tell SMEV the message was not accepted
+      await this.d.store.query(
+        `INSERT INTO smev_inbound (message_id, original_message_id, outcome) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+        [parsed.messageId, parsed.originalMessageId ?? null, `rejected: ${res.reason}`]);
+      log.error('response with an invalid SMEV signature rejected', { messageId: parsed.messageId, reason: res.reason });
+      await client.ack(parsed.messageId, false);
+      return true;
+    }
+    this.received++;
+    await this.apply(parsed);
+    const a = await client.ack(parsed.messageId, true);
+    if (a.kind !== 'ok') log.warn('Ack failed; SMEV will deliver the message again', { messageId: parsed.messageId, result: a.kind });
+    return true;
+  }
+
+  private async apply(r: ReceivedResponse): Promise<void> {
+    const { store, log } = this.d;
+    await store.transaction(async (tx) => {
+      const fresh = await store.query(
+        `INSERT INTO smev_inbound (message_id, original_message_id, outcome) VALUES ($1, $2, 'processing') ON CONFLICT DO NOTHING RETURNING message_id`,
+        [r.messageId, r.originalMessageId ?? null], tx);
+      if (!fresh.length) return; // processed before; only the Ack was lost
+      const [pk] = await store.query<{ id: number; status: string }>(
+        `SELECT id, status FROM packets WHERE message_id = $1 OR $1 = ANY(previous_message_ids) FOR UPDATE`, [r.originalMessageId], tx);
+      const setOutcome = (o: string) => store.query('UPDATE smev_inbound SET outcome = $2 WHERE message_id = $1', [r.messageId, o], tx);
+      if (!pk) {
+        log.warn('response for an unknown request', { messageId: r.messageId, originalMessageId: r.originalMessageId });
+        await setOutcome('unknown original message');
+        return;
+      }
+      const plog = log.child({ packetId: pk.id, messageId: r.originalMessageId });
+      if (r.asyncStatus) {
+        const s = r.asyncStatus;
+        if (s.category === 'requestIsRejectedBySmev' || s.category === 'responseIsRejectedBySmev') {
+          const code = s.fault?.code ?? s.category;
+          const text = [s.fault?.description ?? s.details, ...(s.fault?.validationErrors ?? [])].filter(Boolean).join('; ');
+          await store.query(`UPDATE packets SET status = 'SMEV_REJECTED', responded_at = now(), last_error = $2, rejected = items WHERE id = $1`,
+            [pk.id, `${code}: ${text}`], tx);
+          await this.finishPayments(pk.id, [], { code, text }, tx);
+          plog.error('packet rejected by SMEV', { code, text });
+          await setOutcome(`packet ${pk.id} rejected by SMEV`);
+        } else {
+          plog.info('SMEV status', { category: s.category, details: s.details });
+          await setOutcome(`status ${s.category}`);
+        }
+        return;
+      }
+      if (!r.content) {
+        await setOutcome('response without content');
+        return;
+      }
+      const result = parseImportResult(r.content);
+      if ('packetError' in result) {
+        const e = result.packetError;
+        await this.finishPayments(pk.id, [], { code: e.code, text: e.description }, tx);
+        await store.query(`UPDATE packets SET status = 'RESPONDED', responded_at = now(), rejected = items, last_error = $2 WHERE id = $1`,
+          [pk.id, `${e.code}: ${e.description}`], tx);
+        plog.warn('packet-level error from ГИС', { code: e.code, description: e.description });
+      } else {
+        const [counts] = await this.finishPayments(pk.id, result.results, undefined, tx);
+        await store.query(`UPDATE packets SET status = 'RESPONDED', responded_at = now(), accepted = $2, rejected = $3 WHERE id = $1`,
+          [pk.id, counts.accepted, counts.rejected], tx);
+        plog.info('packet answered', counts);
+      }
+      await setOutcome(`applied to packet ${pk.id}`);
+    });
+  }
+
+  /** Applies per-transport-id results; a sent item without a result is rejected as MISSING_RESULT. */
+  private async finishPayments(
+    packetId: number,
+    results: { transportId: string; success?: { id: string; updateDate?: string }; errors?: { code: string; description: string }[] }[],
+    all: { code: string; text: string } | undefined,
+    tx: Parameters<Store['query']>[2],
+  ): Promise<{ accepted: number; rejected: number }[]> {
+    const rows = results.map((x) => ({
+      transport_id: x.transportId.toLowerCase(),
+      gis_id: x.success?.id ?? null,
+      code: x.success ? null : x.errors?.map((e) => e.code).join(',') ?? 'NO_RESULT',
+      text: x.success ? null : x.errors?.map((e) => e.description).join('; ') ?? null,
+    }));
+    return this.d.store.query<{ accepted: number; rejected: number }>(
+      `WITH r AS (SELECT * FROM json_to_recordset($2::json) AS x(transport_id text, gis_id text, code text, text text)),
+       u AS (
+         UPDATE payments p SET
+           status = CASE WHEN $3::text IS NULL AND r.gis_id IS NOT NULL THEN 'ACCEPTED' ELSE 'REJECTED' END,
+           gis_id = CASE WHEN $3::text IS NULL THEN r.gis_id END,
+           error_code = CASE WHEN $3::text IS NOT NULL THEN $3 WHEN r.transport_id IS NULL THEN 'MISSING_RESULT' ELSE r.code END,
+           error_text = CASE WHEN $3::text IS NOT NULL THEN $4 WHEN r.transport_id IS NULL THEN 'ГИС returned no result for this transport-id' ELSE r.text END,
+           updated_at = now()
+         FROM payments p2 LEFT JOIN r ON r.transport_id = p2.transport_id::text
+         WHERE p.id = p2.id AND p2.packet_id = $1 AND p2.status IN ('SENT', 'PACKED')
+         RETURNING p.id, p.status, p.gis_id, p.error_code, p.error_text),
+       e AS (
+         INSERT INTO payment_events (payment_id, status, detail)
+         SELECT id, status, jsonb_strip_nulls(jsonb_build_object('gisId', gis_id, 'errorCode', error_code, 'errorText', error_text)) FROM u
+         RETURNING 1)
+       SELECT count(*) FILTER (WHERE status = 'ACCEPTED')::int AS accepted, count(*) FILTER (WHERE status = 'REJECTED')::int AS rejected FROM u`,
+      [packetId, JSON.stringify(rows), all?.code ?? null, all?.text ?? null], tx);
+  }
+}
+
+type ReceivedResponse = Extract<ReturnType<typeof parseSmevResponse>, { kind: 'GetResponseResponse'; empty: false }>;

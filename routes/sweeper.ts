@@ -1,0 +1,61 @@
+import type { Store } from '../connectors/store/db.ts';
+import type { Logger } from '../connectors/log.ts';
+
+export interface SweeperDeps {
+  store: Store;
+  log: Logger;
+  publishPayment: (paymentId: number) => Promise<void>;
+  publishPacket: (packetId: number, messageId: string) => Promise<void>;
+  /** work older than this without progress is announced again */
+  staleMs: number;
+}
+
+/**
+ * Closes the gap between a database commit and the publish that follows it: after a crash in between,
+ * REPORTABLE payments and BUILT packets would wait forever. Announcing them again is harmless because
+ * the batcher and the sender are idempotent (they act only on rows still in that state).
+ */
+export class Sweeper {
+  private timer?: NodeJS.Timeout;
+  private busy?: Promise<void>;
+  republished = 0;
+
+  constructor(private d: SweeperDeps) {}
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.sweep(), intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.busy;
+  }
+
+  sweep(staleMs = this.d.staleMs): Promise<void> {
+    this.busy ??= this.run(staleMs).finally(() => (this.busy = undefined));
+    return this.busy;
+  }
+
+  private async run(staleMs: number): Promise<void> {
+    const { store, log } = this.d;
+    try {
+      const payments = await store.query<{ id: number }>(
+        `SELECT id FROM payments WHERE status = 'REPORTABLE' AND updated_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY id LIMIT 50000`,
+        [staleMs]);
+      for (const p of payments) await this.d.publishPayment(p.id);
+      const packets = await store.query<{ id: number; message_id: string }>(
+        `SELECT id, message_id FROM packets WHERE status = 'BUILT' AND attempts = 0 AND created_at < now() - make_interval(secs => $1::double precision / 1000)`,
+        [staleMs]);
+      for (const p of packets) await this.d.publishPacket(p.id, p.message_id);
+      if (payments.length || packets.length) {
+        // touch them so that the next sweep waits another staleMs
+        await store.query(`UPDATE payments SET updated_at = now() WHERE id = ANY($1::bigint[])`, [payments.map((p) => p.id)]);
+        this.republished += payments.length + packets.length;
+        log.info('re-announced stalled work', { payments: payments.length, packets: packets.length });
+      }
+    } catch (e) {
+      log.warn('sweep failed', { err: e });
+    }
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * CSV/TXT registry intake driven by layout profiles (config/csv-layouts.yaml, schema in ./layout.ts).
+ * Pure: bytes in, ParsedFile out. Money is converted to kopecks on the STRING (input-formats §4.7).
+ *
+ * Reconciliation choice (documented): totals are reconciled on the RAW data rows, i.e. before record-level
+ * validation. The count is the number of data rows including rows later rejected (bad amount, account, INN,
+ * date). The sum is Σ of every data-row amount that can be read as money under the layout's number format,
+ * leniently (a zero or a negative amount is still a number and is counted; it is rejected as a payment
+ * afterwards). A row whose amount is not a number at all (`1,5E+03`, `abc`) contributes nothing; if the footer
+ * then disagrees, the file is rejected with SUM_MISMATCH and the message names those rows.
+ */
+import { parse } from 'csv-parse/sync';
+import { decodeCsv } from '../encoding.ts';
+import { IntakeError, type ParsedFile, type Payment, type PaymentHints, type RecordProblem } from '../payment.ts';
+import type { CsvLayout, FieldRef, MoneyFormat } from './layout.ts';
+import { checkAccount, isValidInn, isValidIsoDate } from '../classify/checks.ts';
+
+/** Rubles/kopecks text → integer kopecks, on the string. Returns undefined when not a valid amount. */
+export function moneyToKopecks(text: string, fmt: MoneyFormat, allowSign = false): number | undefined {
+  let s = text.replace(/[ \u00A0\u202F]/g, '');
+  let neg = false;
+  if (allowSign && s.startsWith('-')) {
+    neg = true;
+    s = s.slice(1);
+  }
+  let kop: bigint;
+  if (fmt.unit === 'kopecks') {
+    if (!/^\d+$/.test(s)) return undefined;
+    kop = BigInt(s);
+  } else {
+    const sep = fmt.decimal === 'any' ? '[.,]' : fmt.decimal === '.' ? '\\.' : ',';
+    const m = new RegExp(`^(\\d+)(?:${sep}(\\d{1,2}))?$`).exec(s);
+    if (!m) return undefined;
+    kop = BigInt(m[1]!) * 100n + BigInt((m[2] ?? '').padEnd(2, '0'));
+  }
+  if (kop > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  return neg ? -Number(kop) : Number(kop);
+}
+
+/** Date text per the layout format → YYYY-MM-DD, or undefined. */
+export function parseLayoutDate(text: string, fmt: CsvLayout['dateFormat']): string | undefined {
+  let m: RegExpExecArray | null;
+  let iso: string | undefined;
+  if (fmt === 'dd/mm/yyyy' && (m = /^(\d{2})\/(\d{2})\/(\d{4})$/.exec(text))) iso = `${m[3]}-${m[2]}-${m[1]}`;
+  else if (fmt === 'dd.mm.yyyy' && (m = /^(\d{2})\.(\d{2})\.(\d{4})$/.exec(text))) iso = `${m[3]}-${m[2]}-${m[1]}`;
+  else if (fmt === 'yyyy-mm-dd' && /^\d{4}-\d{2}-\d{2}$/.test(text)) iso = text;
+  return iso && isValidIsoDate(iso) ? iso : undefined;
+}
+
+function splitLines(text: string): string[] {
+  return text.split('\n');
+}
+
+function firstNonEmptyLine(text: string): string | undefined {
+  for (const l of splitLines(text)) if (l.trim() !== '') return l;
+  return undefined;
+}
+
+function simpleSplit(line: string, layout: CsvLayout): string[] {
+  const parts = line.split(layout.delimiter);
+  if (layout.trailingDelimiter && parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  return parts.map((p) => (layout.quoting === 'rfc4180' ? p.trim().replace(/^"(.*)"$/, '$1').replace(/""/g, '"') : p.trim()));
+}
+
+function isPrefixLine(line: string, layout: CsvLayout): boolean {
+  const p = layout.meta.prefixLines?.prefix;
+  return p !== undefined && line.startsWith(p);
+}
+
+/** Does this layout recognise the (decoded, LF-normalised, BOM-free) text? */
+export function recognises(text: string, layout: CsvLayout): boolean {
+  const first = firstNonEmptyLine(text);
+  if (first === undefined) return false;
+  if (layout.recognise.firstLine !== undefined && !new RegExp(layout.recognise.firstLine, 'u').test(first)) return false;
+  if (layout.recognise.headerRow) {
+    const headerLine = splitLines(text).find((l) => l.trim() !== '' && !isPrefixLine(l, layout) && !(layout.meta.taggedLine && new RegExp(layout.meta.taggedLine.match, 'u').test(l)));
+    if (headerLine === undefined) return false;
+    const names = simpleSplit(headerLine, layout);
+    const want = layout.recognise.headerRow;
+    if (names.length !== want.length || names.some((n, i) => n !== want[i])) return false;
+  }
+  return true;
+}
+
+interface Row {
+  fields: string[];
+  line: number;
+  endLine: number;
+  rawLine: string;
+}
+
+function normalise(text: string): string {
+  return text.replace(/\r\n?/g, '\n');
+}
+
+function readRecords(text: string, layout: CsvLayout): Row[] {
+  const lines = splitLines(text);
+  const rows: Row[] = [];
+  let lastEnd = 0;
+  let skipped = 0; // cumulative comment + empty lines
+  const usePrefix = layout.meta.prefixLines?.prefix;
+  const commentChar = usePrefix && usePrefix.length === 1 ? usePrefix : undefined;
+  try {
+    parse(text, {
+      delimiter: layout.delimiter,
+      quote: layout.quoting === 'rfc4180' ? '"' : false,
+      relax_quotes: layout.relaxQuotes,
+      relax_column_count: true,
+      bom: true,
+      max_record_size: layout.maxRecordSize,
+      skip_empty_lines: true,
+      record_delimiter: '\n',
+      ...(commentChar ? { comment: commentChar, comment_no_infix: true } : {}),
+      on_record: (record: string[], context) => {
+        // the runtime context carries the Info counters (comment_lines, empty_lines, lines)
+        const ctx = context as unknown as { comment_lines: number; empty_lines: number; lines: number };
+        const nowSkipped = ctx.comment_lines + ctx.empty_lines;
+        const start = lastEnd + 1 + (nowSkipped - skipped);
+        skipped = nowSkipped;
+        lastEnd = ctx.lines;
+        const fields = [...record];
+        if (layout.trailingDelimiter && fields.length > 1 && fields[fields.length - 1] === '') fields.pop();
+        rows.push({ fields, line: start, endLine: ctx.lines, rawLine: lines.slice(start - 1, ctx.lines).join('\n') });
+        return record;
+      },
+    });
+  } catch (e) {
+    const err = e as { code?: string; message?: string; lines?: number };
+    let open = lastEnd + 1;
+    while (open <= lines.length && (lines[open - 1]!.trim() === '' || (commentChar && lines[open - 1]!.startsWith(commentChar)))) open++;
+    const where = err.code === 'CSV_QUOTE_NOT_CLOSED' || err.code === 'CSV_MAX_RECORD_SIZE' ? `line ${open}` : `line ${err.lines ?? open}`;
+    const what =
+      err.code === 'CSV_QUOTE_NOT_CLOSED'
+        ? `unclosed quote in the record starting at line ${open} (the parser reached the end of the file at line ${err.lines ?? '?'})`
+        : err.code === 'CSV_MAX_RECORD_SIZE'
+          ? `record starting at line ${open} exceeds ${layout.maxRecordSize} characters (unclosed quote?)`
+          : `${err.code ?? 'error'}: ${err.message ?? String(e)}`;
+    throw new IntakeError('CSV_MALFORMED', where, what);
+  }
+  return rows;
+}
+
+/** Parse a file known to be in `layout`. Throws IntakeError on file-level problems. */
+export function parseWithLayout(bytes: Buffer, fileName: string, layout: CsvLayout): ParsedFile {
+  void fileName;
+  const decoded = decodeCsv(bytes, layout.encoding, layout.singleByteEncoding);
+  const text = normalise(decoded.text);
+  const lines = splitLines(text);
+  const meta = new Map<string, string>();
+  const metaLine = new Map<string, number>();
+  const warnings: RecordProblem[] = [...decoded.warnings];
+  const rejected: RecordProblem[] = [];
+  const payments: Payment[] = [];
+
+  // `#KEY value` lines (only at column 1) — csv-parse drops them as comments (comment_no_infix keeps `кв. #12`).
+  if (layout.meta.prefixLines) {
+    const { prefix, separator } = layout.meta.prefixLines;
+    lines.forEach((l, i) => {
+      if (!l.startsWith(prefix)) return;
+      const body = l.slice(prefix.length);
+      const at = body.indexOf(separator);
+      const key = (at < 0 ? body : body.slice(0, at)).trim();
+      const value = at < 0 ? '' : body.slice(at + separator.length).trim();
+      if (meta.has(key)) throw new IntakeError('CSV_MALFORMED', `line ${i + 1}`, `header ${prefix}${key} appears twice`);
+      meta.set(key, value);
+      metaLine.set(key, i + 1);
+    });
+  }
+
+  const records = readRecords(text, layout);
+  const taggedRe = layout.meta.taggedLine ? new RegExp(layout.meta.taggedLine.match, 'u') : undefined;
+  const totalsRe = layout.totals ? new RegExp(layout.totals.line, 'u') : undefined;
+  let header: string[] | undefined;
+  let totals: { row: Row; groups: Record<string, string | undefined> } | undefined;
+  const dataRows: Row[] = [];
+
+  for (const row of records) {
+    if (taggedRe && taggedRe.test(row.rawLine)) {
+      if (dataRows.length || meta.size) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, 'the tagged header line must come first and only once');
+      const sep = layout.meta.taggedLine!.separator;
+      for (const f of row.fields) {
+        const at = f.indexOf(sep);
+        if (at > 0) {
+          meta.set(f.slice(0, at).trim(), f.slice(at + sep.length).trim());
+          metaLine.set(f.slice(0, at).trim(), row.line);
+        }
+      }
+      continue;
+    }
+    if (layout.recognise.headerRow && !header) {
+      const names = row.fields.map((f) => f.trim());
+      const want = layout.recognise.headerRow;
+      if (names.length !== want.length || names.some((n, i) => n !== want[i])) {
+        throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `column header row does not match layout ${layout.name}`);
+      }
+      header = names;
+      continue;
+    }
+    if (totalsRe && totalsRe.test(row.rawLine)) {
+      if (totals) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `second totals line (first at line ${totals.row.line})`);
+      totals = { row, groups: { ...(totalsRe.exec(row.rawLine)!.groups ?? {}) } };
+      continue;
+    }
+    if (totals) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `data after the totals line (line ${totals.row.line})`);
+    if (row.fields.every((f) => f.trim() === '')) continue;
+    dataRows.push(row);
+  }
+
+  const get = (ref: FieldRef | undefined, row: Row | undefined): string | undefined => {
+    if (ref === undefined) return undefined;
+    let v: string | undefined;
+    if (ref.startsWith('meta:')) v = meta.get(ref.slice(5));
+    else if (!row) v = undefined;
+    else if (ref.startsWith('col:')) v = row.fields[Number(ref.slice(4)) - 1];
+    else if (ref.startsWith('header:')) {
+      const i = header ? header.indexOf(ref.slice(7)) : -1;
+      v = i >= 0 ? row.fields[i] : undefined;
+    } else if (ref.startsWith('tag:')) {
+      const key = ref.slice(4) + layout.data.tagSeparator;
+      const f = row.fields.slice(layout.data.tagsFrom - 1).find((x) => x.startsWith(key));
+      v = f === undefined ? undefined : f.slice(key.length);
+    }
+    v = v?.trim();
+    return v === '' ? undefined : v;
+  };
+  const hasTag = (row: Row, tag: string) => row.fields.slice(layout.data.tagsFrom - 1).some((f) => f.startsWith(tag + layout.data.tagSeparator));
+
+  // Row classification + column counts (file-level: a data row with the wrong number of fields is CSV_MALFORMED).
+  const rows: Row[] = [];
+  for (const row of dataRows) {
+    if (layout.data.requireTag && !hasTag(row, layout.data.requireTag)) {
+      warnings.push({ code: 'LINE_SKIPPED', location: `line ${row.line}`, message: `no ${layout.data.requireTag}${layout.data.tagSeparator} tag: not a data line` });
+      continue;
+    }
+    const n = row.fields.length;
+    if (layout.data.fieldCount !== undefined && n !== layout.data.fieldCount) {
+      throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `data row has ${n} fields, layout ${layout.name} expects ${layout.data.fieldCount}`);
+    }
+    if (layout.data.minFields !== undefined && n < layout.data.minFields) {
+      throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `data row has ${n} fields, layout ${layout.name} expects at least ${layout.data.minFields}`);
+    }
+    rows.push(row);
+  }
+
+  // Reconciliation on the raw rows (see the header comment).
+  let rawSum = 0;
+  const unreadable: number[] = [];
+  for (const row of rows) {
+    const k = moneyToKopecks(get(layout.fields.amount, row) ?? '', layout.amountFormat, true);
+    if (k === undefined) unreadable.push(row.line);
+    else rawSum += k;
+  }
+  const note = unreadable.length ? ` (amounts not readable on line(s) ${unreadable.join(', ')} are not counted)` : '';
+  if (layout.totals?.required && !totals) throw new IntakeError('CSV_MALFORMED', `line ${lines.length}`, `layout ${layout.name} requires a totals line, none found`);
+  if (totals && layout.totals) {
+    const fmt = layout.totals.format ?? layout.amountFormat;
+    const at = `line ${totals.row.line}`;
+    const countText = totals.groups.count ?? get(layout.totals.countField, totals.row);
+    const sumText = totals.groups.sum ?? get(layout.totals.sumField, totals.row);
+    if (countText !== undefined) {
+      if (!/^\d+$/.test(countText.trim())) throw new IntakeError('CSV_MALFORMED', at, `totals count "${countText}" is not a number`);
+      if (Number(countText) !== rows.length) throw new IntakeError('COUNT_MISMATCH', at, `totals count ${countText} ≠ ${rows.length} data rows`);
+    }
+    if (sumText !== undefined) {
+      const s = moneyToKopecks(sumText.trim(), fmt, true);
+      if (s === undefined) throw new IntakeError('CSV_MALFORMED', at, `totals sum "${sumText}" is not an amount`);
+      if (s !== rawSum) throw new IntakeError('SUM_MISMATCH', at, `totals sum ${sumText} (${s} kop) ≠ Σ rows ${rawSum} kop${note}`);
+    }
+  }
+  if (layout.metaTotals) {
+    const fmt = layout.metaTotals.format ?? layout.amountFormat;
+    const { count, sum } = layout.metaTotals;
+    if (count !== undefined && meta.has(count)) {
+      const c = meta.get(count)!;
+      if (!/^\d+$/.test(c) || Number(c) !== rows.length) throw new IntakeError('COUNT_MISMATCH', `line ${metaLine.get(count)}`, `${count} ${c} ≠ ${rows.length} data rows`);
+    }
+    if (sum !== undefined && meta.has(sum)) {
+      const t = meta.get(sum)!;
+      const s = moneyToKopecks(t, fmt, true);
+      if (s === undefined) throw new IntakeError('CSV_MALFORMED', `line ${metaLine.get(sum)}`, `${sum} "${t}" is not an amount`);
+      if (s !== rawSum) throw new IntakeError('SUM_MISMATCH', `line ${metaLine.get(sum)}`, `${sum} ${t} (${s} kop) ≠ Σ rows ${rawSum} kop${note}`);
+    }
+  }
+
+  // Record-level validation and payments.
+  const f = layout.fields;
+  for (const row of rows) {
+    const location = `line ${row.line}`;
+    const op = get(f.operationNo, row);
+    const ref = op ? `op ${op}` : undefined;
+    const problems: { code: string; rule: string }[] = [];
+    const amountText = get(f.amount, row) ?? '';
+    const amount = moneyToKopecks(amountText, layout.amountFormat);
+    if (amount === undefined || amount < 1) problems.push({ code: 'INVALID_SUM', rule: `amount "${amountText}" is not a positive amount in ${layout.amountFormat.unit} (${layout.amountFormat.decimal} decimal)` });
+    const dateText = get(f.date, row) ?? '';
+    const date = parseLayoutDate(dateText, layout.dateFormat);
+    if (!date) problems.push({ code: 'INVALID_DATE', rule: `date "${dateText}" is not a valid ${layout.dateFormat} date` });
+    if (!op) problems.push({ code: 'INVALID_RECORD', rule: 'operation number is empty' });
+    const bic = get(f.payeeBic, row);
+    const account = get(f.payeeAccount, row);
+    if (!bic || !account) problems.push({ code: 'INVALID_ACCOUNT', rule: 'payee BIC and account are required' });
+    else {
+      const r = checkAccount(account, bic, 'client');
+      if (!r.ok) problems.push({ code: 'INVALID_ACCOUNT', rule: `payee ${r.reason}` });
+    }
+    const inn = get(f.payeeInn, row);
+    if (inn !== undefined && inn !== '0' && !isValidInn(inn)) problems.push({ code: 'INVALID_INN', rule: `payee INN "${inn}" fails the check digits (10 or 12 digits)` });
+    if (problems.length) {
+      rejected.push({ code: problems[0]!.code, location, ...(ref ? { ref } : {}), message: problems.map((p) => p.rule).join('; ') });
+      continue;
+    }
+    const hints: PaymentHints = {};
+    const setHint = (k: keyof PaymentHints, ref2: FieldRef | undefined) => {
+      const v = get(ref2, row);
+      if (v !== undefined) hints[k] = v;
+    };
+    setHint('accountNumber', f.accountNumber);
+    setHint('els', f.els);
+    setHint('serviceId', f.serviceId);
+    setHint('paymentDocumentId', f.paymentDocumentId);
+    setHint('idField', f.idField);
+    setHint('period', f.period);
+    setHint('payerAddress', f.address);
+    setHint('fiasHouseGuid', f.fiasHouseGuid);
+    const payerName = get(f.payerName, row);
+    const payeeName = get(f.payeeName, row);
+    const kpp = get(f.payeeKpp, row);
+    const p: Payment = {
+      sourceKey: `CSV:${layout.name}:${inn && inn !== '0' ? inn : `${bic}/${account}`}:${op}`,
+      ref: `op ${op}`,
+      location,
+      kind: 'CSV',
+      amountKop: amount!,
+      date: date!,
+      purpose: get(f.purpose, row) ?? '',
+      payer: payerName ? { name: payerName } : {},
+      payee: { bic: bic!, account: account!, ...(inn ? { inn } : {}), ...(kpp ? { kpp } : {}), ...(payeeName ? { name: payeeName } : {}) },
+      hints,
+    };
+    payments.push(p);
+  }
+  return { format: `CSV:${layout.name}`, encoding: decoded.encoding, payments, rejected, warnings };
+}
+
+/** Try the layouts in order; null when none recognises the file. */
+export function parseCsv(bytes: Buffer, fileName: string, layouts: CsvLayout[]): ParsedFile | null {
+  for (const layout of layouts) {
+    let text: string;
+    try {
+      text = normalise(decodeCsv(bytes, layout.encoding, layout.singleByteEncoding).text);
+    } catch (e) {
+      if (e instanceof IntakeError && (e.code === 'EMPTY_FILE' || e.code === 'UNSUPPORTED_ENCODING')) throw e;
+      continue; // this layout cannot decode these bytes
+    }
+    if (recognises(text, layout)) return parseWithLayout(bytes, fileName, layout);
+  }
+  return null;
+}

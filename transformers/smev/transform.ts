@@ -1,0 +1,382 @@
+/**
+ * SMEV 3 transform `urn://smev-gov-ru/xmldsig/transform` (smev3.md §8).
+ *
+ * DOM-based port of the reference `ru.voskhod.crypto.impl.SmevTransformSpi`, with the output
+ * escaping of the Woodstox StAX writer (BufferingXmlWriter), which is what SMEV itself uses.
+ * Applying it directly to a DOM element is equivalent to running the reference on the
+ * exc-c14n octets of that element (§8.5 rule 8): comments vanish without splitting text,
+ * processing instructions split text blocks, CDATA is plain text, ancestor/unused namespace
+ * declarations are irrelevant because every declaration is regenerated.
+ */
+import { DOMParser } from '@xmldom/xmldom';
+
+export const SMEV_TRANSFORM_URI = 'urn://smev-gov-ru/xmldsig/transform';
+
+const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+
+const ELEMENT_NODE = 1;
+const TEXT_NODE = 3;
+const CDATA_SECTION_NODE = 4;
+const ENTITY_REFERENCE_NODE = 5;
+const PROCESSING_INSTRUCTION_NODE = 7;
+const COMMENT_NODE = 8;
+
+/** Woodstox BaseStreamWriter.MIN_ARRAYCOPY: shorter text goes through the String path. */
+const MIN_ARRAYCOPY = 12;
+/** Woodstox DEFAULT_COPYBUFFER_LEN: longer text is written in chunks of this many UTF-16 units. */
+const COPYBUFFER_LEN = 512;
+
+export class SmevTransformError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SmevTransformError';
+  }
+}
+
+export interface SmevTransformOptions {
+  /**
+   * Treat comments as text-block separators (like processing instructions). Only needed when the
+   * preceding transform was a "#WithComments" c14n variant, whose output still contains comments;
+   * by default (exc-c14n without comments) comments are skipped without splitting the text.
+   */
+  commentsSplitText?: boolean;
+  /** A node (typically an enveloped ds:Signature) to leave out entirely, as the enveloped-signature transform does. */
+  exclude?: Node | null;
+}
+
+interface Binding {
+  prefix: string;
+  uri: string;
+}
+
+function describe(el: Element): string {
+  return `<${el.nodeName}>`;
+}
+
+/** Woodstox text escaping for one decoded text block (§8.4). */
+export function escapeText(t: string): string {
+  if (t.length < MIN_ARRAYCOPY) return escapeTextShort(t);
+  let out = '';
+  for (let start = 0; start < t.length; start += COPYBUFFER_LEN) {
+    out += escapeTextChunk(t.slice(start, start + COPYBUFFER_LEN));
+  }
+  return out;
+}
+
+function otherCharEntity(c: number): string | null {
+  if (c < 0x20) {
+    if (c === 0x09 || c === 0x0a) return null;
+    if (c === 0x0d) return '&#xd;';
+    throw new SmevTransformError(`illegal control character U+${c.toString(16).padStart(4, '0')} in text`);
+  }
+  if ((c >= 0x7f && c <= 0x9f) || c === 0xfffe || c === 0xffff) return `&#x${c.toString(16)};`;
+  return null;
+}
+
+/** String path (`writeCharacters(String)`): `>` escaped only at index 0 or after `]`. */
+function escapeTextShort(t: string): string {
+  let out = '';
+  for (let i = 0; i < t.length; i++) {
+    const ch = t[i]!;
+    const c = t.charCodeAt(i);
+    if (ch === '<') out += '&lt;';
+    else if (ch === '&') out += '&amp;';
+    else if (ch === '>') out += i === 0 || t[i - 1] === ']' ? '&gt;' : '>';
+    else {
+      const ent = otherCharEntity(c);
+      out += ent ?? ch;
+    }
+  }
+  return out;
+}
+
+/** char[] path: `>` escaped at chunk start, after an escaped char, or after `]`. */
+function escapeTextChunk(t: string): string {
+  let out = '';
+  let prevEscaped = false;
+  for (let i = 0; i < t.length; i++) {
+    const ch = t[i]!;
+    const c = t.charCodeAt(i);
+    let ent: string | null;
+    if (ch === '<') ent = '&lt;';
+    else if (ch === '&') ent = '&amp;';
+    else if (ch === '>') ent = i === 0 || prevEscaped || t[i - 1] === ']' ? '&gt;' : null;
+    else ent = otherCharEntity(c);
+    if (ent !== null) {
+      out += ent;
+      prevEscaped = true;
+    } else {
+      out += ch;
+      prevEscaped = false;
+    }
+  }
+  return out;
+}
+
+/** Woodstox attribute-value escaping (quote char `"`), also used for namespace URIs (§8.4). */
+export function escapeAttr(v: string): string {
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const ch = v[i]!;
+    switch (ch) {
+      case '&':
+        out += '&amp;';
+        break;
+      case '<':
+        out += '&lt;';
+        break;
+      case '"':
+        out += '&quot;';
+        break;
+      case '\t':
+        out += '&#x9;';
+        break;
+      case '\n':
+        out += '&#xa;';
+        break;
+      case '\r':
+        out += '&#xd;';
+        break;
+      default: {
+        const c = v.charCodeAt(i);
+        if (c < 0x20) {
+          throw new SmevTransformError(`illegal control character U+${c.toString(16).padStart(4, '0')} in attribute value`);
+        }
+        out += ch;
+      }
+    }
+  }
+  return out;
+}
+
+/** Java `String.trim().isEmpty()`: every char ≤ U+0020. */
+function isBlank(t: string): boolean {
+  for (let i = 0; i < t.length; i++) if (t.charCodeAt(i) > 0x20) return false;
+  return true;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+interface AttrInfo {
+  uri: string; // '' = unqualified
+  local: string;
+  value: string;
+}
+
+function compareAttrs(a: AttrInfo, b: AttrInfo): number {
+  const aq = a.uri !== '';
+  const bq = b.uri !== '';
+  if (aq && bq) return cmp(a.uri, b.uri) || cmp(a.local, b.local);
+  if (!aq && !bq) return cmp(a.local, b.local);
+  return aq ? -1 : 1;
+}
+
+class Transformer {
+  private readonly stack: Binding[][] = [];
+  private counter = 1;
+  private out: string[] = [];
+
+  constructor(private readonly opts: SmevTransformOptions) {}
+
+  run(el: Element): string {
+    this.element(el);
+    return this.out.join('');
+  }
+
+  private lookup(uri: string): string | undefined {
+    for (let i = this.stack.length - 1; i >= 0; i--) {
+      for (const b of this.stack[i]!) if (b.uri === uri) return b.prefix;
+    }
+    return undefined;
+  }
+
+  private bind(uri: string, level: Binding[]): string {
+    const existing = this.lookup(uri);
+    if (existing !== undefined) return existing;
+    const prefix = `ns${this.counter++}`;
+    level.push({ prefix, uri });
+    return prefix;
+  }
+
+  private element(el: Element): void {
+    const level: Binding[] = [];
+    this.stack.push(level);
+    const uri = el.namespaceURI ?? '';
+    const local = el.localName ?? el.nodeName;
+    if (uri === '') {
+      throw new SmevTransformError(
+        `unsupported input: element ${describe(el)} is in no namespace (the SMEV transform requires every element to be namespace-qualified)`,
+      );
+    }
+    const prefix = this.bind(uri, level);
+
+    const attrs: AttrInfo[] = [];
+    const nodeAttrs = el.attributes;
+    for (let i = 0; i < nodeAttrs.length; i++) {
+      const a = nodeAttrs.item(i)!;
+      const aUri = a.namespaceURI ?? '';
+      if (aUri === XMLNS_NS || a.name === 'xmlns' || a.name.startsWith('xmlns:')) continue;
+      if (aUri === XML_NS || a.name.startsWith('xml:')) {
+        throw new SmevTransformError(
+          `unsupported input: attribute ${a.name} on element ${describe(el)} is in the XML namespace (xml:* attributes cannot be re-prefixed by the SMEV transform)`,
+        );
+      }
+      attrs.push({ uri: aUri, local: a.localName ?? a.name, value: a.value });
+    }
+    attrs.sort(compareAttrs);
+    const attrParts: string[] = [];
+    for (const a of attrs) {
+      if (a.uri !== '') {
+        const p = this.bind(a.uri, level);
+        attrParts.push(` ${p}:${a.local}="${escapeAttr(a.value)}"`);
+      } else {
+        attrParts.push(` ${a.local}="${escapeAttr(a.value)}"`);
+      }
+    }
+    let tag = `<${prefix}:${local}`;
+    for (const b of level) tag += ` xmlns:${b.prefix}="${escapeAttr(b.uri)}"`;
+    this.out.push(tag, ...attrParts, '>');
+
+    let buf = '';
+    const flush = (): void => {
+      if (buf !== '' && !isBlank(buf)) this.out.push(escapeText(buf));
+      buf = '';
+    };
+    for (let n = el.firstChild; n; n = n.nextSibling) {
+      if (this.opts.exclude && n === this.opts.exclude) continue;
+      switch (n.nodeType) {
+        case TEXT_NODE:
+        case CDATA_SECTION_NODE:
+          buf += (n as CharacterData).data;
+          break;
+        case COMMENT_NODE:
+          if (this.opts.commentsSplitText) flush();
+          break;
+        case PROCESSING_INSTRUCTION_NODE:
+          flush();
+          break;
+        case ELEMENT_NODE:
+          flush();
+          this.element(n as Element);
+          break;
+        case ENTITY_REFERENCE_NODE:
+          throw new SmevTransformError(`unsupported input: unexpanded entity reference &${n.nodeName}; inside ${describe(el)}`);
+        default:
+          break;
+      }
+    }
+    flush();
+    this.out.push(`</${prefix}:${local}>`);
+    this.stack.pop();
+  }
+}
+
+/** Apply the SMEV transform to a DOM element (xmldom). Returns the output as a JS string (hash it as UTF-8). */
+export function smevTransform(el: Element, opts: SmevTransformOptions = {}): string {
+  if (!el || el.nodeType !== ELEMENT_NODE) throw new SmevTransformError('smevTransform expects an Element');
+  return new Transformer(opts).run(el);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing helpers (shared with the signature module)
+
+/** Reject documents with a DOCTYPE (no DTD processing, no entity expansion). */
+export function assertNoDoctype(xml: string): void {
+  // Strip the prolog items that may legally precede a DOCTYPE and look at what follows.
+  let i = 0;
+  const n = xml.length;
+  if (xml.charCodeAt(0) === 0xfeff) i = 1;
+  for (;;) {
+    while (i < n && /\s/.test(xml[i]!)) i++;
+    if (xml.startsWith('<?', i)) {
+      const e = xml.indexOf('?>', i + 2);
+      if (e < 0) return;
+      i = e + 2;
+    } else if (xml.startsWith('<!--', i)) {
+      const e = xml.indexOf('-->', i + 4);
+      if (e < 0) return;
+      i = e + 3;
+    } else break;
+  }
+  if (xml.startsWith('<!', i) && xml.slice(i, i + 9).toUpperCase() === '<!DOCTYPE') {
+    throw new SmevTransformError('DOCTYPE declarations are not allowed (no DTD processing / entity expansion)');
+  }
+}
+
+/** Parse an XML document with xmldom, refusing DOCTYPEs and failing on any parse error. */
+export function parseXmlStrict(xml: string): Document {
+  assertNoDoctype(xml);
+  const errors: string[] = [];
+  const parser = new DOMParser({
+    locator: {},
+    errorHandler: {
+      // xmldom 0.8 reports some well-formedness violations (e.g. unclosed elements) only as warnings
+      warning: (msg: string) => {
+        errors.push(String(msg));
+      },
+      error: (msg: string) => {
+        errors.push(String(msg));
+      },
+      fatalError: (msg: string) => {
+        errors.push(String(msg));
+      },
+    },
+  });
+  let doc: Document;
+  try {
+    doc = parser.parseFromString(xml, 'text/xml') as unknown as Document;
+  } catch (e) {
+    throw new SmevTransformError(`XML parse error: ${(e as Error).message}`);
+  }
+  if (errors.length > 0) throw new SmevTransformError(`XML parse error: ${errors[0]}`);
+  if (!doc || !doc.documentElement) throw new SmevTransformError('XML parse error: no document element');
+  for (let n = doc.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === 10) throw new SmevTransformError('DOCTYPE declarations are not allowed');
+    if ((n.nodeType === TEXT_NODE || n.nodeType === CDATA_SECTION_NODE) && /\S/.test((n as CharacterData).data)) {
+      throw new SmevTransformError('XML parse error: text outside the document element');
+    }
+  }
+  return doc;
+}
+
+const ID_ATTRS = ['Id', 'ID', 'id'];
+
+/** All elements carrying an `Id` (or `ID` / `id`) attribute equal to `id`, in document order. */
+export function findElementsById(root: Document | Element, id: string): Element[] {
+  const found: Element[] = [];
+  const start: Element | null =
+    root.nodeType === 9 ? (root as Document).documentElement : (root as Element);
+  const walk = (el: Element): void => {
+    for (const name of ID_ATTRS) {
+      const a = el.getAttributeNode(name);
+      if (a && !a.namespaceURI && a.value === id) {
+        found.push(el);
+        break;
+      }
+    }
+    for (let c = el.firstChild; c; c = c.nextSibling) if (c.nodeType === ELEMENT_NODE) walk(c as Element);
+  };
+  if (start) walk(start);
+  return found;
+}
+
+/**
+ * Parse `xml` (no DTD), pick the element whose `Id` equals `id` (or the document element) and return
+ * the SMEV transform output (exc-c14n semantics are implied by the DOM-based rules).
+ */
+export function smevTransformXml(xml: string, id?: string): string {
+  const doc = parseXmlStrict(xml);
+  let el: Element;
+  if (id === undefined) {
+    el = doc.documentElement;
+  } else {
+    const found = findElementsById(doc, id);
+    if (found.length === 0) throw new SmevTransformError(`no element with Id="${id}"`);
+    if (found.length > 1) throw new SmevTransformError(`several elements carry Id="${id}"`);
+    el = found[0]!;
+  }
+  return smevTransform(el);
+}
