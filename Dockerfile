@@ -1,0 +1,16 @@
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin bin
+COPY config config
+COPY connectors connectors
+COPY gateway gateway
+COPY routes routes
+COPY schemas schemas
+COPY simulator simulator
+COPY transformers transformers
+COPY examples examples
+COPY tsconfig.json ./
+ENTRYPOINT ["node", "bin/gkh-bus.js"]
+CMD ["start"]
