@@ -76,11 +76,11 @@ export async function startHarness(label: string, overrides: Record<string, unkn
 }
 
 /** Polls until fn returns a truthy value or the time is up. */
-export async function waitFor<T>(fn: () => Promise<T>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(fn: () => Promise<T>, timeoutMs = 20_000, what = 'condition'): Promise<Exclude<T, undefined | null | false | 0 | ''>> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as Exclude<T, undefined | null | false | 0 | ''>;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
