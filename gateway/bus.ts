@@ -120,7 +120,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     endpoint: config.smev.endpoint, version: config.smev.version, signer, trusted, provider, timeoutMs: config.smev.timeoutMs,
     testMessage: config.smev.testMessage, store, log: log.child({ component: 'smev' }),
   });
-  const poller = new Poller({ store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs });
+  const poller = new Poller({ store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, publishPacket, publishPayment });
   const batcher = new Batcher({ store, log: log.child({ component: 'batcher' }), maxItems: config.batch.maxItems, maxWaitMs: config.batch.maxWaitMs, publishPacket });
   const sender = new Sender({
     store, client, log: log.child({ component: 'sender' }),

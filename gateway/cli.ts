@@ -10,6 +10,7 @@ import { SmevSimulator } from '../simulator/server.ts';
 import { startBus } from './bus.ts';
 import { ensureTestKeys, loadSigner } from './keys.ts';
 import { runDemo, DEMO_HELP } from './demo.ts';
+import { smevTools, SMEV_HELP } from './smev-tools.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_CONFIG = resolve(ROOT, 'config/bus.yaml');
@@ -24,6 +25,7 @@ Commands:
   sim             run the SMEV 3 + ГИС ЖКХ simulator
   demo            run the simulator and the bus on example (or your) files and print a summary
   keys generate   make GOST 2012-256 test key pairs with self-signed certificates
+  smev            SMEV 3 XML tools: transform (digested bytes), verify (every signature), sign
 
 Run "gkh-bus <command> --help" for the options of a command.`;
 
@@ -52,6 +54,7 @@ Runs the SMEV 3 + ГИС ЖКХ simulator over HTTP (POST SOAP to any path; GET 
 Writes bank.*, smev.* and gis.* .key.pem (PKCS#8) and .cert.pem (self-signed X.509) GOST R 34.10-2012-256
 test key pairs into <dir> (default var/keys). Existing pairs are kept unless --force.`,
   demo: DEMO_HELP,
+  smev: SMEV_HELP,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -83,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
         console.log(made.length ? `wrote ${made.map((p) => `${p}.key.pem, ${p}.cert.pem`).join('; ')} in ${out}` : `keys already present in ${out} (use --force to replace)`);
         return 0;
       }
+      case 'smev': return await smevTools(rest);
       default:
         console.error(`unknown command "${cmd}"\n\n${HELP}`);
         return 2;

@@ -122,7 +122,7 @@ export class Inbox {
       } else {
         const target = await freeName(this.o.quarantine, name);
         await rename(claimed, target).catch(() => {});
-        await writeFile(`${target}.error.txt`, `INTERNAL: processing failed ${n} times: ${(e as Error).message}\n`);
+        await writeAtomic(`${target}.error.txt`, `INTERNAL: processing failed ${n} times: ${(e as Error).message}\n`);
         flog.error('file quarantined after repeated internal failures', { attempts: n, err: e });
         this.failures.delete(name);
       }
@@ -142,14 +142,14 @@ export class Inbox {
     if (outcome.status === 'REJECTED') {
       const target = await freeName(this.o.quarantine, name);
       await rename(claimed, target);
-      await writeFile(`${target}.error.txt`, `${outcome.reason}\n\nfile: ${name}\nfile id: ${outcome.fileId}\nat: ${new Date().toISOString()}\n`);
+      await writeAtomic(`${target}.error.txt`, `${outcome.reason}\n\nfile: ${name}\nfile id: ${outcome.fileId}\nat: ${new Date().toISOString()}\n`);
       flog.warn('file quarantined', { fileId: outcome.fileId, reason: outcome.reason, to: target });
     } else {
       const target = await freeName(this.o.archive, name);
       await rename(claimed, target);
-      if (outcome.status === 'DUPLICATE') await writeFile(`${target}.problems.txt`, `${outcome.reason}\n`);
+      if (outcome.status === 'DUPLICATE') await writeAtomic(`${target}.problems.txt`, `${outcome.reason}\n`);
       else if (outcome.problems.length) {
-        await writeFile(`${target}.problems.txt`, outcome.problems.map((p) => `${p.code}\t${p.location}\t${p.ref ?? ''}\t${p.message}`).join('\n') + '\n');
+        await writeAtomic(`${target}.problems.txt`, outcome.problems.map((p) => `${p.code}\t${p.location}\t${p.ref ?? ''}\t${p.message}`).join('\n') + '\n');
       }
     }
     this.outcomes.push(outcome);
@@ -163,6 +163,12 @@ export class Inbox {
     await this.watcher?.close();
     await this.active;
   }
+}
+
+/** Readers (people, the АБС) never see a half-written note: write a temporary file, then rename. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
 }
 
 async function freeName(dir: string, name: string): Promise<string> {

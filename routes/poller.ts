@@ -1,7 +1,7 @@
 import type { Store } from '../connectors/store/db.ts';
 import type { Logger } from '../connectors/log.ts';
 import type { SmevClient } from '../connectors/smev3/client.ts';
-import { sleep } from '../connectors/amqp/broker.ts';
+import { v1 as uuidv1 } from 'uuid';
 import { parseImportResult } from '../transformers/gis/result.ts';
 import type { parseSmevResponse } from '../transformers/smev/envelope.ts';
 
@@ -11,7 +11,15 @@ export interface PollerDeps {
   client: SmevClient;
   minMs: number;
   maxMs: number;
+  publishPacket: (packetId: number, messageId: string) => Promise<void>;
+  publishPayment: (paymentId: number) => Promise<void>;
 }
+
+/**
+ * ГИС error codes that mean "transfer failed, send again": the packet is rebuilt (new MessageID, new signature,
+ * same order-id and transport-id), never resent as it was (gis-zhkh.md §9).
+ */
+export const REBUILD_CODES = new Set(['EXP001000']);
 
 /**
  * One GetResponse loop for the information system: drains while messages arrive, backs off on an empty
@@ -105,15 +113,17 @@ export class Poller {
       return true;
     }
     this.received++;
-    await this.apply(parsed);
+    const followUp = await this.apply(parsed);
+    if (followUp?.packet) await this.d.publishPacket(followUp.packet.id, followUp.packet.messageId);
+    for (const id of followUp?.payments ?? []) await this.d.publishPayment(id);
     const a = await client.ack(parsed.messageId, true);
     if (a.kind !== 'ok') log.warn('Ack failed; SMEV will deliver the message again', { messageId: parsed.messageId, result: a.kind });
     return true;
   }
 
-  private async apply(r: ReceivedResponse): Promise<void> {
+  private async apply(r: ReceivedResponse): Promise<{ packet?: { id: number; messageId: string }; payments?: number[] } | undefined> {
     const { store, log } = this.d;
-    await store.transaction(async (tx) => {
+    return store.transaction(async (tx) => {
       const fresh = await store.query(
         `INSERT INTO smev_inbound (message_id, original_message_id, outcome) VALUES ($1, $2, 'processing') ON CONFLICT DO NOTHING RETURNING message_id`,
         [r.messageId, r.originalMessageId ?? null], tx);
@@ -148,6 +158,36 @@ export class Poller {
         return;
       }
       const result = parseImportResult(r.content);
+      if ('packetError' in result && REBUILD_CODES.has(result.packetError.code)) {
+        const e = result.packetError;
+        const fresh = uuidv1();
+        await store.query(
+          `UPDATE packets SET previous_message_ids = previous_message_ids || message_id, message_id = $2, status = 'BUILT',
+                  attempts = attempts + 1, last_error = $3 WHERE id = $1`, [pk.id, fresh, `${e.code}: ${e.description}`], tx);
+        await store.query(
+          `WITH u AS (UPDATE payments SET status = 'PACKED', updated_at = now() WHERE packet_id = $1 AND status = 'SENT' RETURNING id)
+           INSERT INTO payment_events (payment_id, status, detail)
+           SELECT id, 'PACKED', jsonb_build_object('rebuild', $2::text, 'messageId', $3::text) FROM u`, [pk.id, e.code, fresh], tx);
+        plog.warn('ГИС asks to transfer again: packet rebuilt with a new MessageID', { code: e.code, newMessageId: fresh });
+        await setOutcome(`packet ${pk.id} rebuilt after ${e.code}`);
+        return { packet: { id: pk.id, messageId: fresh } };
+      }
+      let again: number[] = [];
+      if (!('packetError' in result)) {
+        // items ГИС asks to transfer again go back to the batcher (same order-id and transport-id, a new packet)
+        const retry = result.results.filter((x) => !x.success && x.errors?.length && x.errors.every((e) => REBUILD_CODES.has(e.code)));
+        if (retry.length) {
+          const rows = await store.query<{ id: number }>(
+            `UPDATE payments SET status = 'REPORTABLE', packet_id = NULL, updated_at = now()
+             WHERE packet_id = $1 AND status = 'SENT' AND transport_id::text = ANY($2::text[]) RETURNING id`,
+            [pk.id, retry.map((x) => x.transportId.toLowerCase())], tx);
+          again = rows.map((x) => x.id);
+          await store.query(
+            `INSERT INTO payment_events (payment_id, status, detail) SELECT id, 'REPORTABLE', jsonb_build_object('rebuild', 'EXP001000', 'packetId', $2::bigint)
+             FROM unnest($1::bigint[]) AS id`, [again, pk.id], tx);
+          result.results = result.results.filter((x) => !retry.includes(x));
+        }
+      }
       if ('packetError' in result) {
         const e = result.packetError;
         await this.finishPayments(pk.id, [], { code: e.code, text: e.description }, tx);
@@ -158,9 +198,10 @@ export class Poller {
         const [counts] = await this.finishPayments(pk.id, result.results, undefined, tx);
         await store.query(`UPDATE packets SET status = 'RESPONDED', responded_at = now(), accepted = $2, rejected = $3 WHERE id = $1`,
           [pk.id, counts.accepted, counts.rejected], tx);
-        plog.info('packet answered', counts);
+        plog.info('packet answered', { ...counts, again: again.length });
       }
       await setOutcome(`applied to packet ${pk.id}`);
+      return { payments: again };
     });
   }
 

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { v1 as uuidv1, validate as uuidValidate, version as uuidVersion } from 'uuid';
 import type { Logger } from '../connectors/log.ts';
 import { signXml, verifyXml, type Signer } from '../connectors/smev3/signature.ts';
-import type { GostCertificate, GostProvider } from '../connectors/smev3/crypto/index.ts';
+import { generateTestKeyPair, loadCertificate, loadPrivateKey, type GostCertificate, type GostProvider } from '../connectors/smev3/crypto/index.ts';
+import { buildImportResult } from '../transformers/gis/result.ts';
 import { loadSchemaSet, validate, type SchemaSet } from '../connectors/xsd/validator.ts';
 import {
   buildAckResponse, buildFault, buildGetResponseResponse, buildGetStatusResponse, buildSendRequestResponse, parseSmevRequest,
@@ -31,16 +32,41 @@ export interface SimulatorOptions {
   /** allowed difference of GetResponse/GetStatus Timestamp from the simulator's clock (default 30 min) */
   timestampSkewMs?: number;
   acceptUnknownPayees?: boolean;
+  /** answer as MTOM multipart/related (as SMEV's Apache CXF does) */
+  mtom?: boolean;
   log: Logger;
 }
 
 /** A fault the simulator returns for the next `times` calls of an operation (tests, chaos). */
 export interface Injection {
   operation: 'SendRequest' | 'GetResponse' | 'Ack' | 'any';
-  fault?: 'SMEVFailure' | 'DestinationOverflow';
-  /** answer HTTP 503 with an HTML body, or drop the connection after processing */
-  http?: 503 | 'disconnect-after-commit' | 'disconnect';
+  /** any SMEV fault element name, e.g. SMEVFailure, DestinationOverflow, StaleMessageId, AccessDenied */
+  fault?: string;
+  /** answer HTTP 503 with an HTML body, drop the connection before or after processing, or stall this long (ms) */
+  http?: 503 | 'disconnect-after-commit' | 'disconnect' | { delayMs: number };
+  /** sign the reply with a key SMEV's clients do not trust */
+  untrustedSignature?: boolean;
   times: number;
+}
+
+/** A ГИС-level answer for the next packets: a packet-level error such as EXP001000. */
+export interface GisInjection {
+  packetError: { code: string; description: string };
+  times: number;
+}
+
+const FAULT_TEXT: Record<string, { smev: string; text: string; extra?: Record<string, string> }> = {
+  SMEVFailure: { smev: 'SMEV-500', text: 'Внутренняя ошибка СМЭВ' },
+  DestinationOverflow: { smev: 'SMEV-402', text: 'Очередь получателя переполнена', extra: { MessageBrokerAddress: 'sim', DestinationName: 'GISGKH' } },
+  StaleMessageId: { smev: 'SMEV-403', text: 'Идентификатор сообщения содержит устаревшую метку времени' },
+  MessageIsAlreadySent: { smev: 'SMEV-403', text: 'Сообщение с таким идентификатором уже было отправлено' },
+  AccessDenied: { smev: 'SMEV-104', text: 'Доступ запрещён' },
+  SenderIsNotRegistered: { smev: 'SMEV-101', text: 'Отправитель не зарегистрирован' },
+};
+
+function injectedFault(name: string): Omit<FaultParams, 'version'> {
+  const f = FAULT_TEXT[name] ?? { smev: 'SMEV-500', text: name };
+  return { name, code: `SIM:${name}`, description: `${f.smev}:${f.text}`, faultstring: f.text, extra: f.extra };
 }
 
 interface Queued {
@@ -77,6 +103,8 @@ export class SmevSimulator {
   private schemas = new Map<string, Promise<SchemaSet>>();
   private gisSchema = loadSchemaSet('gis-payments-1.0.0');
   private injections: Injection[] = [];
+  private gisInjections: GisInjection[] = [];
+  private rogue?: Signer;
   private timers = new Set<NodeJS.Timeout>();
   readonly stats = { calls: 0, faults: 0, sendRequests: 0, responsesQueued: 0, acks: 0 };
   port = 0;
@@ -87,6 +115,10 @@ export class SmevSimulator {
 
   inject(i: Injection): void {
     this.injections.push({ ...i });
+  }
+
+  injectGis(i: GisInjection): void {
+    this.gisInjections.push({ ...i });
   }
 
   async start(): Promise<number> {
@@ -111,7 +143,8 @@ export class SmevSimulator {
   }
 
   private takeInjection(op: string): Injection | undefined {
-    const i = this.injections.find((x) => x.times > 0 && (x.operation === op || x.operation === 'any'));
+    // an untrusted signature is injected into the next reply that carries a message (see onRequest), not into an empty poll
+    const i = this.injections.find((x) => x.times > 0 && !x.untrustedSignature && (x.operation === op || x.operation === 'any'));
     if (i) i.times--;
     return i;
   }
@@ -144,30 +177,58 @@ export class SmevSimulator {
         req.socket.destroy();
         return;
       }
-      if (inj?.fault) {
-        throw new SimFault(inj.fault === 'SMEVFailure'
-          ? { name: 'SMEVFailure', code: 'SIM:SMEV_FAILURE', description: 'SMEV-500:Внутренняя ошибка СМЭВ', faultstring: 'Внутренняя ошибка СМЭВ' }
-          : { name: 'DestinationOverflow', code: 'SIM:OVERFLOW', description: 'SMEV-402:Очередь получателя переполнена', faultstring: 'Очередь получателя переполнена',
-              extra: { MessageBrokerAddress: 'sim', DestinationName: 'GISGKH' } });
-      }
+      if (inj?.http && typeof inj.http === 'object') await new Promise((r) => setTimeout(r, (inj.http as { delayMs: number }).delayMs));
+      if (inj?.fault) throw new SimFault(injectedFault(inj.fault));
       await this.checkSchema(xml, version);
       const mnemonic = this.checkSignature(xml, parsed.operation);
       const out = await this.dispatch(parsed, mnemonic, xml);
       if (inj?.http === 'disconnect-after-commit') {
+        // SMEV took the message (and ГИС will answer it); only the reply is lost on the way back
         req.socket.destroy();
+        out.after?.();
         return;
       }
       after = out.after;
-      res.writeHead(200, { 'content-type': 'text/xml; charset=UTF-8' });
-      res.end(out.xml);
+      let body = out.xml;
+      if (body.includes('Id="SIGNED_BY_SMEV"') && /<(?:\w+:)?MessageMetadata\b/.test(body)) {
+        const u = this.injections.find((x) => x.times > 0 && x.untrustedSignature && (x.operation === parsed.operation || x.operation === 'any'));
+        if (u) { u.times--; body = this.resignUntrusted(body); }
+      }
+      this.reply(res, 200, body);
     } catch (e) {
       this.stats.faults++;
       const f = e instanceof SimFault ? e.params : { name: 'SMEVFailure', code: 'SIM:INTERNAL', description: `SMEV-500:${(e as Error).message}`, faultstring: (e as Error).message };
       if (!(e instanceof SimFault)) this.o.log.error('simulator internal error', { err: e });
-      res.writeHead(500, { 'content-type': 'text/xml; charset=UTF-8' });
-      res.end(buildFault({ version, faultcode: 'soap:Server', ...f }));
+      this.reply(res, 500, buildFault({ version, faultcode: 'soap:Server', ...f }));
     }
     after?.();
+  }
+
+  /** text/xml, or MTOM multipart/related the way Apache CXF (SMEV) sends it */
+  private reply(res: ServerResponse, status: number, xml: string): void {
+    if (!this.o.mtom) {
+      res.writeHead(status, { 'content-type': 'text/xml; charset=UTF-8' });
+      res.end(xml);
+      return;
+    }
+    const boundary = `uuid:${uuidv1()}`;
+    res.writeHead(status, { 'content-type': `multipart/related; type="application/xop+xml"; boundary="${boundary}"; start="<root.message@cxf.apache.org>"; start-info="text/xml"` });
+    res.end(`--${boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type="text/xml"\r\nContent-Transfer-Encoding: binary\r\n` +
+      `Content-ID: <root.message@cxf.apache.org>\r\n\r\n${xml}\r\n--${boundary}--`);
+  }
+
+  /** the same reply, its SMEV signature replaced by one made with a key nobody trusts */
+  private resignUntrusted(xml: string): string {
+    const m = /<ns2:SMEVSignature>[\s\S]*<\/ns2:SMEVSignature>/.exec(xml);
+    if (!m) return xml;
+    const id = xml.includes('Id="SIGNED_BY_SMEV"') ? 'SIGNED_BY_SMEV' : undefined;
+    if (!id) return xml;
+    const blank = xml.replace(m[0], '<ns2:SMEVSignature></ns2:SMEVSignature>');
+    this.rogue ??= (() => {
+      const pair = generateTestKeyPair({ commonName: 'not SMEV' });
+      return { key: loadPrivateKey(pair.keyPem), cert: loadCertificate(pair.certPem), provider: this.o.provider };
+    })();
+    return signXml(blank, { targetId: id, containerLocalName: 'SMEVSignature', signer: this.rogue });
   }
 
   private async checkSchema(xml: string, version: SmevVersion): Promise<void> {
@@ -259,7 +320,9 @@ export class SmevSimulator {
       q.push({ ...base, asyncStatus: { category: 'requestIsRejectedBySmev', details,
         fault: { type: 'InvalidContent', code: '028122', description: `SMEV-403: ${details}`, validationErrors: check.errors.slice(0, 10).map((e) => e.message) } } });
     } else {
-      q.push({ ...base, content: this.gis.answer(content) });
+      const g = this.gisInjections.find((x) => x.times > 0);
+      if (g) g.times--;
+      q.push({ ...base, content: g ? buildImportResult({ packetError: g.packetError }) : this.gis.answer(content) });
     }
     this.stats.responsesQueued++;
   }

@@ -7,7 +7,12 @@
 export interface ExchangeSpec { name: string; type: 'topic' | 'direct' | 'fanout'; arguments?: Record<string, unknown> }
 export interface QueueSpec { name: string; arguments: Record<string, unknown>; role: 'work' | 'retry' | 'parked' | 'unrouted'; route?: string }
 export interface BindingSpec { exchange: string; queue: string; key: string }
-export interface RouteSpec { name: string; queue: string; bindingKey: string; retryQueues: string[]; parkedQueue: string }
+export interface RouteSpec {
+  name: string; queue: string; bindingKey: string;
+  /** the retry queue of attempt n at index n-1 (a queue may repeat) */
+  retryQueues: string[];
+  parkedQueue: string;
+}
 export interface Topology {
   prefix: string;
   exchanges: ExchangeSpec[];
@@ -64,10 +69,12 @@ export function buildTopology(opts: { prefix: string; deliveryLimit: number; ret
       },
     });
     t.bindings.push({ exchange: work, queue: q, key });
+    // one TTL queue per distinct delay; the attempt → tier list may name a queue several times (10s, 1m, 30m, 30m …)
     const retryQueues: string[] = [];
     for (const ms of opts.retryDelays) {
       const rq = `${q}.retry.${tierName(ms)}`;
       retryQueues.push(rq);
+      if (t.queues.some((x) => x.name === rq)) continue;
       t.queues.push({
         name: rq, role: 'retry', route,
         arguments: {

@@ -88,7 +88,7 @@ export type FaultDisposition = 'retry' | 'delivered' | 'rebuild' | 'park';
 
 /**
  * What the client should do after a SMEV fault:
- *  - retry:     SMEVFailure, DestinationOverflow (transient; retry with back-off, same MessageID)
+ *  - retry:     SMEVFailure, DestinationOverflow, EndOfLifeReached (transient; retry with back-off, same MessageID)
  *  - delivered: MessageIsAlreadySent (the earlier attempt was accepted — treat as success)
  *  - rebuild:   StaleMessageId (new MessageID, new signature, same content)
  *  - park:      everything else (manual attention: signature, access, content, …)
@@ -97,6 +97,7 @@ export function faultDisposition(name: string): FaultDisposition {
   switch (name) {
     case 'SMEVFailure':
     case 'DestinationOverflow':
+    case 'EndOfLifeReached':
       return 'retry';
     case 'MessageIsAlreadySent':
       return 'delivered';

@@ -3,18 +3,30 @@ export { loadCertificate, certificateToPem, isCertificateValidAt, CertificateErr
 export { loadPrivateKey, privateKeyToPem, generateTestKeyPair, PrivateKeyError, type TestKeyPairOptions } from './keys.ts';
 export { JsGostProvider, createJsProvider, streebog256, publicKeyFromScalar, assertSecureRandom } from './js.ts';
 export { OID, curveForParamSet, UnsupportedParamSetError, type CurveParams } from './params.ts';
+export {
+  OpenSslGostProvider,
+  createOpenSslProvider,
+  findGostEngine,
+  loadGostEngine,
+  defaultEngineDirectories,
+  GostEngineError,
+  GOST_DIGEST,
+  type OpenSslGostProviderOptions,
+} from './openssl.ts';
 
 import type { GostCertificate, GostProvider } from './provider.ts';
 import { JsGostProvider } from './js.ts';
+import { OpenSslGostProvider, type OpenSslGostProviderOptions } from './openssl.ts';
 
 export type ProviderName = 'js' | 'openssl';
 
-export function createProvider(name: ProviderName = 'js'): GostProvider {
+/** `opts` applies to the 'openssl' provider only (engine path; default: search the engines-3 directories). */
+export function createProvider(name: ProviderName = 'js', opts: OpenSslGostProviderOptions = {}): GostProvider {
   switch (name) {
     case 'js':
       return new JsGostProvider();
     case 'openssl':
-      throw new Error('GOST provider "openssl" (gost-engine via crypto.setEngine) is not built yet; use "js"');
+      return new OpenSslGostProvider(opts);
     default:
       throw new Error(`unknown GOST provider ${String(name)}`);
   }
