@@ -8,7 +8,7 @@ import { DEFAULT_IDENTIFIER_CONFIG, extractIdentifiers, findPeriod } from '../tr
 import { isValidInn, isValidOgrn, checkAccount } from '../transformers/classify/checks.ts';
 import type { Payment } from '../transformers/payment.ts';
 
-const S = '/work/shared/data/samples/';
+const S = new URL('./fixtures/samples/', import.meta.url).pathname;
 const layouts = loadCsvLayouts(readFileSync(new URL('../config/csv-layouts.yaml', import.meta.url), 'utf8'));
 const payees = parsePayeesCsv(readFileSync(S + 'payees.csv'), 'payees.csv');
 const index = new PayeeIndex(payees.records);

@@ -6,7 +6,7 @@ import { csvLayoutSchema, loadCsvLayouts } from '../transformers/csv/layout.ts';
 import { parseInputFile } from '../transformers/intake.ts';
 import { IntakeError, type ParsedFile } from '../transformers/payment.ts';
 
-const SAMPLES = '/work/shared/data/samples/csv/';
+const SAMPLES = new URL('./fixtures/samples/csv/', import.meta.url).pathname;
 const FIX = new URL('./fixtures/intake/', import.meta.url);
 const layouts = loadCsvLayouts(readFileSync(new URL('../config/csv-layouts.yaml', import.meta.url), 'utf8'));
 const read = (f: string) => readFileSync(SAMPLES + f);

@@ -6,7 +6,7 @@ import { parseInputFile } from '../transformers/intake.ts';
 import { decodeXml } from '../transformers/encoding.ts';
 import { IntakeError, type ParsedFile } from '../transformers/payment.ts';
 
-const SAMPLES = '/work/shared/data/samples/ufebs/';
+const SAMPLES = new URL('./fixtures/samples/ufebs/', import.meta.url).pathname;
 const FIX = new URL('./fixtures/intake/', import.meta.url);
 const read = (f: string) => readFileSync(SAMPLES + f);
 const cp = (s: string) => iconv.encode(s, 'windows-1251');

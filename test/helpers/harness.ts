@@ -19,7 +19,8 @@ import { ensureTestKeys, loadSigner } from '../../gateway/keys.ts';
 import type { BusConfig } from '../../config/schema.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const SAMPLES = resolve(ROOT, '../shared/data/samples');
+/** a copy of shared/data/samples (UFEBS and CSV samples, payee registry, expected outcomes in its README) */
+export const SAMPLES = resolve(ROOT, 'test/fixtures/samples');
 export const EXAMPLES = resolve(ROOT, 'examples');
 
 export interface Harness {
