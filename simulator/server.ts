@@ -100,6 +100,8 @@ export class SmevSimulator {
   private server?: Server;
   private sent = new Map<string, Set<string>>();
   private queues = new Map<string, Queued[]>();
+  /** GetStatus queue per information system: processing statuses of its requests, each returned once */
+  private statuses = new Map<string, { originalMessageId: string; category: string; details?: string }[]>();
   private schemas = new Map<string, Promise<SchemaSet>>();
   private gisSchema = loadSchemaSet('gis-payments-1.0.0');
   private injections: Injection[] = [];
@@ -268,7 +270,8 @@ export class SmevSimulator {
       case 'Ack': return { xml: this.ack(p, mnemonic) };
       case 'GetStatus': {
         this.checkTimestamp(p.timestamp);
-        return { xml: buildGetStatusResponse({ version: p.version }).xml };
+        const st = this.statuses.get(mnemonic)?.shift();
+        return { xml: this.signed(buildGetStatusResponse({ version: p.version, status: st })) };
       }
       default:
         throw new SimFault({ name: 'InvalidContent', faultstring: `операция ${p.operation} не поддерживается симулятором`, description: `SMEV-403:операция ${p.operation} не поддерживается` });
@@ -315,6 +318,11 @@ export class SmevSimulator {
     this.queues.set(mnemonic, q);
     const base = { messageId: uuidv1(), originalMessageId, recipient: mnemonic, createdAt: new Date() };
     const check = await validate(content, await this.gisSchema);
+    const statuses = this.statuses.get(mnemonic) ?? [];
+    this.statuses.set(mnemonic, statuses);
+    statuses.push(check.valid
+      ? { originalMessageId, category: 'requestIsAcceptedBySmev' }
+      : { originalMessageId, category: 'requestIsRejectedBySmev', details: 'Бизнес-данные сообщения не соответствуют схеме' });
     if (!check.valid) {
       const details = `Бизнес-данные сообщения не соответствуют схеме, зарегистрированной в СМЭВ. MessageId = ${originalMessageId}`;
       q.push({ ...base, asyncStatus: { category: 'requestIsRejectedBySmev', details,

@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import { signXml, verifyXml, type Signer } from './signature.ts';
 import type { GostCertificate, GostProvider } from './crypto/index.ts';
 import {
-  buildSendRequest, buildGetResponseRequest, buildAckRequest, parseSmevResponse,
+  buildSendRequest, buildGetResponseRequest, buildGetStatusRequest, buildAckRequest, parseSmevResponse,
 } from '../../transformers/smev/envelope.ts';
 import type { SmevFault } from '../../transformers/smev/faults.ts';
 
@@ -51,6 +51,12 @@ export class SmevClient {
     return this.call('GetResponse', env, { verify: { container: 'SMEVSignature', target: 'Response' } });
   }
 
+  /** The next processing status of one of our requests (or an empty answer); SMEV's signature is checked when present. */
+  getStatus(): Promise<CallResult> {
+    const env = buildGetStatusRequest({ version: this.o.version, timestamp: new Date() });
+    return this.call('GetStatus', env, { verify: { container: 'SMEVSignature', target: 'AsyncProcessingStatusData' } });
+  }
+
   ack(messageId: string, accepted: boolean): Promise<CallResult> {
     const env = buildAckRequest({ version: this.o.version, messageId, accepted });
     return this.call('Ack', env, { messageId });
@@ -86,7 +92,7 @@ export class SmevClient {
         } else if (res.status >= 500) {
           result = { kind: 'transport', error: `HTTP ${res.status}`, httpStatus, requestXml, responseXml };
         } else {
-          const needsCheck = opts.verify && !(parsed.kind === 'GetResponseResponse' && parsed.empty);
+          const needsCheck = opts.verify && !((parsed.kind === 'GetResponseResponse' || parsed.kind === 'GetStatusResponse') && parsed.empty);
           const v = needsCheck
             ? verifyXml(responseXml, { containerLocalName: opts.verify!.container, targetLocalName: opts.verify!.target, trusted: this.o.trusted, provider: this.o.provider })
             : { ok: true as const };
@@ -109,7 +115,7 @@ export class SmevClient {
       : result.kind === 'transport' || result.kind === 'untrusted' ? ('error' in result ? result.error : result.reason) : null;
     const msgId = opts.messageId ?? (result.kind === 'ok' && result.parsed.kind === 'GetResponseResponse' && !result.parsed.empty ? result.parsed.messageId : null);
     // an empty queue poll is not worth a row; everything else is kept verbatim, signed, both ways
-    const emptyPoll = result.kind === 'ok' && result.parsed.kind === 'GetResponseResponse' && result.parsed.empty;
+    const emptyPoll = result.kind === 'ok' && (result.parsed.kind === 'GetResponseResponse' || result.parsed.kind === 'GetStatusResponse') && result.parsed.empty;
     if (!emptyPoll) {
       await this.o.store.query(
         `INSERT INTO smev_messages (direction, operation, message_id, packet_id, http_status, status, error, request_xml, response_xml, duration_ms)

@@ -13,7 +13,7 @@ import { deleteTopology, sleep } from '../../connectors/amqp/broker.ts';
 import { buildTopology } from '../../connectors/amqp/topology.ts';
 import { createProvider, loadCertificate } from '../../connectors/smev3/crypto/index.ts';
 import { parsePayeesCsv } from '../../transformers/classify/payees.ts';
-import { SmevSimulator } from '../../simulator/server.ts';
+import { SmevSimulator, type SimulatorOptions } from '../../simulator/server.ts';
 import { startBus, type BusHandle } from '../../gateway/bus.ts';
 import { ensureTestKeys, loadSigner } from '../../gateway/keys.ts';
 import type { BusConfig } from '../../config/schema.ts';
@@ -37,7 +37,7 @@ export function uniqueName(label: string): string {
   return `${label}_${process.pid}_${randomBytes(3).toString('hex')}`;
 }
 
-export async function startHarness(label: string, overrides: Record<string, unknown> = {}, opts: { startBus?: boolean } = {}): Promise<Harness> {
+export async function startHarness(label: string, overrides: Record<string, unknown> = {}, opts: { startBus?: boolean; sim?: Partial<SimulatorOptions> } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), `gkh-${label}-`));
   const keys = join(dir, 'keys');
   ensureTestKeys(keys);
@@ -48,6 +48,7 @@ export async function startHarness(label: string, overrides: Record<string, unkn
     port: 0, provider, smev: loadSigner(keys, 'smev', provider), gis: loadSigner(keys, 'gis', provider),
     clients: [{ cert: loadCertificate(readFileSync(join(keys, 'bank.cert.pem'))), mnemonic: 'BANK01' }],
     payees: parsePayeesCsv(readFileSync(payeesFile), payeesFile).records, latencyMs: 20, log,
+    ...opts.sim,
   });
   const port = await sim.start();
   const db = uniqueName(`gkh_t_${label}`).toLowerCase();
