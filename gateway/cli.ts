@@ -48,7 +48,13 @@ Runs the SMEV 3 + ГИС ЖКХ simulator over HTTP (POST SOAP to any path; GET 
                          (default: <keys>/bank.cert.pem=BANK01); repeatable
   --payees <csv>         payee registry ГИС knows (default examples/payees.csv)
   --latency <ms>         time ГИС takes to answer a packet (default 200)
-  --accept-unknown-payees  accept notifications to payees ГИС does not know`,
+  --accept-unknown-payees  accept notifications to payees ГИС does not know
+  --mtom                 answer as MTOM multipart/related, as SMEV's Apache CXF does
+  --redeliver <ms>       deliver an unacknowledged response again after this long (default 30000)
+  --stale-after <ms>     a MessageID older than this is StaleMessageId (default 2 days)
+Wire versions 1.1, 1.2 and 1.3 are all served: each request is answered in its own version.
+Faults (SMEVFailure, DestinationOverflow, HTTP 503, disconnects, untrusted signatures, ГИС EXP001000)
+are injected from tests through SmevSimulator.inject() / injectGis().`,
   keys: `Usage: gkh-bus keys generate [--out <dir>] [--force]
 
 Writes bank.*, smev.* and gis.* .key.pem (PKCS#8) and .cert.pem (self-signed X.509) GOST R 34.10-2012-256
@@ -135,10 +141,17 @@ async function start(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** a non-negative whole number of milliseconds, or a usage error naming the option */
+function msOption(name: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw Object.assign(new Error(`${name} ${v}: expected milliseconds (a whole number)`), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+  return Number(v);
+}
+
 async function sim(argv: string[]): Promise<number> {
   const a = args(argv, {
     port: { type: 'string' }, host: { type: 'string' }, keys: { type: 'string' }, client: { type: 'string', multiple: true },
     payees: { type: 'string' }, latency: { type: 'string' }, 'accept-unknown-payees': { type: 'boolean' },
+    mtom: { type: 'boolean' }, redeliver: { type: 'string' }, 'stale-after': { type: 'string' },
   });
   if (a.values.help) return help('sim');
   const log = createLogger({ level: 'info' });
@@ -155,7 +168,10 @@ async function sim(argv: string[]): Promise<number> {
     host: a.values.host, port: a.values.port ? Number(a.values.port) : 7575, provider,
     smev: loadSigner(keys, 'smev', provider), gis: loadSigner(keys, 'gis', provider), clients,
     payees: parsePayeesCsv(readFileSync(payeesFile), payeesFile).records,
-    latencyMs: a.values.latency ? Number(a.values.latency) : 200, acceptUnknownPayees: !!a.values['accept-unknown-payees'], log,
+    latencyMs: a.values.latency ? msOption('--latency', a.values.latency) : 200, acceptUnknownPayees: !!a.values['accept-unknown-payees'], log,
+    mtom: !!a.values.mtom,
+    redeliverAfterMs: a.values.redeliver ? msOption('--redeliver', a.values.redeliver) : undefined,
+    staleMessageIdMs: a.values['stale-after'] ? msOption('--stale-after', a.values['stale-after']) : undefined,
   });
   const port = await simulator.start();
   log.info('SMEV 3 + ГИС ЖКХ simulator listening', { url: `http://${a.values.host ?? '127.0.0.1'}:${port}/smev`, clients: clients.map((c: { mnemonic: string }) => c.mnemonic) });

@@ -109,3 +109,17 @@ test('a queued packet is answered through GetResponse, signed by SMEV; unacknowl
   t.is(ack.parsed.kind, 'AckResponse');
   void readFileSync; void join;
 });
+
+test('an expired certificate → CertificateIsExpired; a signature without its certificate → CertificateIsNotFound (SMEV-100)', async (t) => {
+  const old = generateTestKeyPair({ commonName: 'expired', notBefore: new Date(Date.now() - 3 * 86_400_000), days: 1 });
+  const expired = { key: loadPrivateKey(old.keyPem), cert: loadCertificate(old.certPem), provider };
+  const f1 = fault(await post(sendRequest(uuidv1(), expired)));
+  t.is(f1?.name, 'SignatureVerificationFault');
+  t.is(f1?.signatureFault, 'CertificateIsExpired');
+  const noCert = sendRequest().replace(/<ds:KeyInfo>[\s\S]*?<\/ds:KeyInfo>/, '');
+  t.not(noCert, sendRequest(), 'KeyInfo removed');
+  const f2 = fault(await post(noCert));
+  t.is(f2?.name, 'SignatureVerificationFault');
+  t.is(f2?.signatureFault, 'CertificateIsNotFound');
+  t.is(f2?.smevCode, 'SMEV-100');
+});
