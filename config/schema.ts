@@ -1,18 +1,21 @@
 import { z } from 'zod';
 
-const duration = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration like 500ms, 10s, 5m or 1h')])
+const duration = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration like 500ms, 10s, 5m, 1h or 2d')])
   .transform((v) => (typeof v === 'number' ? v : parseDuration(v)));
 
 export function parseDuration(v: string): number {
-  const m = /^(\d+)(ms|s|m|h)$/.exec(v);
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(v);
   if (!m) throw new Error(`not a duration: ${v}`);
   const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
+  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : m[2] === 'h' ? n * 3_600_000 : n * 86_400_000;
 }
 
 const regex = z.string().refine((s) => {
   try { new RegExp(s, 'u'); return true; } catch { return false; }
 }, 'a valid regular expression');
+
+/** upper bound of the attempts of one message (the retry plan is a list of that length) */
+export const MAX_RETRY_ATTEMPTS = 10_000;
 
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a UUID');
 
@@ -27,19 +30,48 @@ export const configSchema = z.object({
     prefix: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'letters, digits, "_", "-", "." only').default('gkh'),
     deliveryLimit: z.number().int().min(1).max(100).default(5),
     retryDelays: z.array(duration).min(1).default(['10s', '60s', '10m'] as never),
+    /**
+     * the end of life of a retried message, counted from its first failure: when set, the last retry tier
+     * repeats until then (then the message is parked); when absent, the message is parked after the last tier
+     */
+    retryUntil: duration.optional(),
     prefetch: z.number().int().min(1).max(10_000).default(1000),
-  }).strict(),
+  }).strict().superRefine((b, ctx) => {
+    if (b.retryUntil === undefined) return;
+    const sum = b.retryDelays.reduce((a, d) => a + d, 0);
+    if (b.retryUntil < sum) {
+      ctx.addIssue({ code: 'custom', path: ['retryUntil'], message: `must be at least the sum of retryDelays (${sum} ms)` });
+      return;
+    }
+    const last = b.retryDelays[b.retryDelays.length - 1];
+    if (last <= 0 || b.retryDelays.length + Math.ceil((b.retryUntil - sum) / last) > MAX_RETRY_ATTEMPTS) {
+      ctx.addIssue({ code: 'custom', path: ['retryUntil'], message: `repeating the last tier (${last} ms) until then makes more than ${MAX_RETRY_ATTEMPTS} attempts; use a longer last tier` });
+    }
+  }),
   inbox: z.object({
     path: z.string(),
     processing: z.string(),
     archive: z.string(),
     quarantine: z.string(),
+    /**
+     * when a file is complete: `stable` = its size and mtime have not changed for stableMs; `done-marker` = a file
+     * `<name><doneSuffix>` appears beside it (removed after the claim); `rename` = the writer writes under a
+     * temporary name (tempPattern) and renames it when done, so any other name is complete
+     */
+    readiness: z.enum(['stable', 'done-marker', 'rename']).default('stable'),
+    doneSuffix: z.string().regex(/^\.[A-Za-z0-9_.-]+$/, 'a suffix like .done').default('.done'),
+    /** names being written (never read): a regular expression on the file name */
+    tempPattern: regex.default('\\.(tmp|part|partial)$|~$'),
     /** a file is complete when its size and mtime have not changed for this long */
     stableMs: duration.default(1000),
     usePolling: z.boolean().default(false),
     pollIntervalMs: duration.default(1000),
     maxFileBytes: z.number().int().positive().default(200 * 1024 * 1024),
-  }).strict(),
+  }).strict().superRefine((i, ctx) => {
+    for (const k of ['processing', 'archive', 'quarantine'] as const) {
+      if (i[k].replace(/\/+$/, '') === i.path.replace(/\/+$/, '')) ctx.addIssue({ code: 'custom', path: [k], message: 'must be another folder than inbox.path' });
+    }
+  }),
   /** YAML file (relative to this config file) with the CSV layout profiles */
   csvLayouts: z.string().default('csv-layouts.yaml'),
   payees: z.object({

@@ -3,6 +3,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { Store } from '../connectors/store/db.ts';
 import type { Broker } from '../connectors/amqp/broker.ts';
 import type { Intake, FileOutcome } from '../routes/intake.ts';
+import { createHash } from 'node:crypto';
+import { parseReplayFilter, readAudit, ReplayError, type Parking } from '../routes/parking.ts';
 
 export interface AdminDeps {
   store: Store;
@@ -12,10 +14,18 @@ export interface AdminDeps {
   afterCommit: (o: FileOutcome) => Promise<void>;
   counters: () => Record<string, unknown>;
   maxBodyBytes: number;
+  parking: Parking;
+}
+
+/** Who did it: the admin token by a hash prefix (never the token), and the operator's name if sent (X-Operator). */
+export function adminActor(token: string, operator?: string): string {
+  const id = `token:${createHash('sha256').update(token).digest('hex').slice(0, 8)}`;
+  const op = operator?.replace(/[^\p{L}\p{N}_.@ -]/gu, '').trim().slice(0, 64);
+  return op ? `${id} (${op})` : id;
 }
 
 /** RFC 9457 problem details. */
-export function problem(c: Context, status: 400 | 401 | 404 | 413 | 415 | 422 | 500 | 503, title: string, detail?: string, extra: Record<string, unknown> = {}) {
+export function problem(c: Context, status: 400 | 401 | 404 | 409 | 413 | 415 | 422 | 500 | 503, title: string, detail?: string, extra: Record<string, unknown> = {}) {
   return c.json({ type: 'about:blank', title, status, detail, ...extra }, status, { 'content-type': 'application/problem+json' });
 }
 
@@ -93,6 +103,27 @@ export function adminApp(d: AdminDeps): Hono {
     if (!Number.isSafeInteger(id)) return problem(c, 400, 'Bad message id', `"${c.req.param('id')}" is not a number`);
     const [m] = await d.store.query('SELECT * FROM smev_messages WHERE id = $1', [id]);
     return m ? c.json(m) : problem(c, 404, 'Not found', `SMEV message ${id} does not exist`);
+  });
+  app.get('/api/parking', async (c) => c.json(await d.parking.list()));
+  app.post('/api/parking/:queue/replay', async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return problem(c, 400, 'Bad replay request', 'the body must be JSON: { "all": true } or { "ids": [...] } and/or "reason", "parkedBefore"');
+    }
+    try {
+      const filter = parseReplayFilter(body);
+      return c.json(await d.parking.replay(c.req.param('queue'), filter, adminActor(d.token, c.req.header('x-operator'))));
+    } catch (e) {
+      if (e instanceof ReplayError) return problem(c, e.status, e.status === 404 ? 'Unknown parked queue' : e.status === 409 ? 'Replay already running' : 'Bad replay request', e.message);
+      throw e;
+    }
+  });
+  app.get('/api/audit', async (c) => {
+    const limit = Number(c.req.query('limit') ?? 100);
+    if (!Number.isSafeInteger(limit) || limit < 1) return problem(c, 400, 'Bad limit', `"${c.req.query('limit')}" is not a positive whole number`);
+    return c.json(await readAudit(d.store, { limit, action: c.req.query('action') || undefined }));
   });
   // HTTP connector: a bank system posts a UFEBS/CSV file; same intake as the inbox
   app.post('/api/v1/files', async (c) => {

@@ -4,7 +4,10 @@ import { z } from 'zod';
 import type { BusConfig } from '../config/schema.ts';
 import { openStore, type Store } from '../connectors/store/db.ts';
 import { storePayeeVersion, loadCurrentPayees } from '../connectors/store/payees.ts';
-import { Broker } from '../connectors/amqp/broker.ts';
+import { Broker, type BusMessage, type Outcome } from '../connectors/amqp/broker.ts';
+import { expandTiers, type RetryPolicy } from '../connectors/amqp/retry.ts';
+import { guarded, exhausted } from '../routes/delivery.ts';
+import { Parking } from '../routes/parking.ts';
 import { buildTopology } from '../connectors/amqp/topology.ts';
 import type { Logger } from '../connectors/log.ts';
 import { createProvider, loadCertificate, loadPrivateKey } from '../connectors/smev3/crypto/index.ts';
@@ -28,6 +31,7 @@ export interface BusHandle {
   intake: Intake;
   inbox?: Inbox;
   poller: Poller;
+  parking: Parking;
   adminPort?: number;
   onFile(cb: (o: FileOutcome) => void): void;
   stop(): Promise<void>;
@@ -90,6 +94,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   if (!current.version) log.warn('no payee registry: payments are selected by ЖКУ identifiers only');
   const registry = { index: new PayeeIndex(current.records), versionId: current.version?.id };
 
+  const policy: RetryPolicy = { delays: config.broker.retryDelays, untilMs: config.broker.retryUntil };
   const topology = buildTopology({ prefix: config.broker.prefix, deliveryLimit: config.broker.deliveryLimit, retryDelays: config.broker.retryDelays });
   const broker = new Broker(config.broker.url, topology, log.child({ component: 'broker' }));
   await broker.start();
@@ -125,12 +130,20 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   const sender = new Sender({
     store, client, log: log.child({ component: 'sender' }),
     informationSystemId: config.gis.informationSystemId, organizationId: config.gis.organizationId,
-    validate: (xml) => validate(xml, gisSchemas), maxAttempts: config.broker.retryDelays.length + 1, onSent: () => poller.wake(),
+    validate: (xml) => validate(xml, gisSchemas), exhausted: (m) => exhausted(policy, m), onSent: () => poller.wake(),
   });
   const sweeper = new Sweeper({ store, log: log.child({ component: 'sweeper' }), publishPayment, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10) });
 
-  await broker.consume(topology.routes.payments.queue, batcher.handle, { prefetch: Math.max(config.broker.prefetch, config.batch.maxItems * 2), retryQueues: topology.routes.payments.retryQueues });
-  await broker.consume(topology.routes.packets.queue, sender.handle, { prefetch: 4, retryQueues: topology.routes.packets.retryQueues });
+  // every retry and park is decided by the retry policy and recorded in PostgreSQL (routes/delivery.ts)
+  const guard = (route: 'payments' | 'packets', h: (m: BusMessage) => Promise<Outcome>) => {
+    const r = topology.routes[route];
+    const retryQueues = expandTiers(r.retryQueues, policy);
+    return { handler: guarded(h, { store, log: log.child({ component: 'delivery', route }), policy, queue: r.queue, parkedQueue: r.parkedQueue, route, retryQueues }), retryQueues };
+  };
+  const payments = guard('payments', batcher.handle);
+  const packets = guard('packets', sender.handle);
+  await broker.consume(topology.routes.payments.queue, payments.handler, { prefetch: Math.max(config.broker.prefetch, config.batch.maxItems * 2), retryQueues: payments.retryQueues });
+  await broker.consume(topology.routes.packets.queue, packets.handler, { prefetch: 4, retryQueues: packets.retryQueues });
   poller.start();
   await sweeper.sweep();
   sweeper.start(30_000);
@@ -141,10 +154,11 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     await inbox.start();
     log.info('watching inbox', { path: config.inbox.path });
   }
+  const parking = new Parking({ store, topology, brokerUrl: config.broker.url, log: log.child({ component: 'parking' }) });
   let admin: Awaited<ReturnType<typeof listen>> | undefined;
   if (opts.admin !== false) {
     const app = adminApp({
-      store, broker, token: config.admin.token, intake, afterCommit, maxBodyBytes: config.inbox.maxFileBytes,
+      store, broker, token: config.admin.token, intake, afterCommit, maxBodyBytes: config.inbox.maxFileBytes, parking,
       counters: () => ({ packetsBuilt: batcher.packetsBuilt, packetsSent: sender.sent, responsesReceived: poller.received,
         smevCalls: client.calls, untrustedReplies: client.untrusted, republished: sweeper.republished, pollerLastError: poller.lastError }),
     });
@@ -154,7 +168,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
 
   let stopping: Promise<void> | undefined;
   return {
-    config, store, broker, intake, inbox, poller, adminPort: admin?.port,
+    config, store, broker, intake, inbox, poller, parking, adminPort: admin?.port,
     onFile: (cb) => listeners.push(cb),
     stop: () => (stopping ??= (async () => {
       log.info('stopping: finishing in-flight work');

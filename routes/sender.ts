@@ -14,8 +14,8 @@ export interface SenderDeps {
   organizationId: string;
   /** validates the ГИС document against our XSD before it is signed */
   validate: (xml: string) => Promise<{ valid: boolean; errors: { message: string; line?: number }[] }>;
-  /** attempts after which the broker parks the message (1 + number of retry tiers) */
-  maxAttempts: number;
+  /** undefined when a transient failure of this delivery will be retried; else why not (the retry policy) */
+  exhausted: (m: BusMessage) => string | undefined;
   onSent: () => void;
 }
 
@@ -34,9 +34,11 @@ export class Sender {
     const packetId = Number((m.body as { packetId?: unknown })?.packetId);
     if (!Number.isSafeInteger(packetId)) return { kind: 'park', reason: 'body has no valid packetId' };
     const outcome = await this.send(packetId);
-    if (outcome.kind === 'retry' && m.attempt >= this.d.maxAttempts) {
-      await this.park(packetId, `retries exhausted after ${m.attempt} attempts: ${outcome.reason}`);
-      return { kind: 'park', reason: outcome.reason };
+    const why = outcome.kind === 'retry' ? this.d.exhausted(m) : undefined;
+    if (outcome.kind === 'retry' && why) {
+      const reason = `retries exhausted after ${m.attempt} attempts: ${outcome.reason} [${why}]`;
+      await this.park(packetId, reason);
+      return { kind: 'park', reason };
     }
     return outcome;
   };

@@ -147,4 +147,53 @@ CREATE TABLE smev_inbound (
 );
 `,
   },
+  {
+    // issue 4a: the attempt history of every retried/parked/replayed message, the parked messages, the audit log
+    id: '004a_parking_audit',
+    sql: `
+CREATE TABLE delivery_attempts (
+  id          bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  queue       text NOT NULL,                 -- the work queue the message was consumed from
+  message_id  text,
+  packet_id   bigint,
+  payment_id  bigint,
+  attempt     integer NOT NULL,
+  outcome     text NOT NULL,                 -- retry | park | replay
+  tier        text,                          -- the retry queue, for a retry
+  reason      text NOT NULL,
+  actor       text                           -- who replayed
+);
+CREATE INDEX delivery_attempts_message ON delivery_attempts (message_id, id);
+
+CREATE TABLE parked_messages (
+  id          bigserial PRIMARY KEY,
+  queue       text NOT NULL,                 -- the work queue it came from
+  parked_queue text NOT NULL,
+  route       text NOT NULL,
+  message_id  text NOT NULL,
+  packet_id   bigint,
+  payment_id  bigint,
+  reason      text NOT NULL,
+  attempts    integer NOT NULL,
+  history     jsonb NOT NULL DEFAULT '[]',   -- the x-history header at parking time
+  parked_at   timestamptz NOT NULL DEFAULT now(),
+  state       text NOT NULL DEFAULT 'parked', -- parked | replayed
+  replayed_at timestamptz,
+  replayed_by text
+);
+-- one row per message while it is parked; a message parked again after a replay gets a new row
+CREATE UNIQUE INDEX parked_messages_current ON parked_messages (parked_queue, message_id) WHERE state = 'parked';
+
+CREATE TABLE audit_log (
+  id          bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  actor       text NOT NULL,                 -- "token:<hash prefix>[ (operator)]" or "cli:<user>"
+  action      text NOT NULL,                 -- parking.replay | …
+  target      text,
+  detail      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+`,
+  },
 ];

@@ -1,0 +1,159 @@
+/**
+ * Parking and replay through the whole bus (file → RabbitMQ → SMEV simulator): the attempt history in
+ * PostgreSQL, GET /api/parking, POST /api/parking/{queue}/replay (ids, reason, parkedBefore, all), the audit
+ * log, idempotency of a replayed packet, and the repeating last retry tier until broker.retryUntil.
+ */
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { startHarness, waitFor, type Harness } from './helpers/harness.ts';
+
+let h: Harness;
+let base: string;
+test.before(async () => {
+  h = await startHarness('parking', { 'broker.retryDelays': [200, 300], 'broker.retryUntil': 2500 });
+  base = `http://127.0.0.1:${h.bus.adminPort}`;
+});
+test.after.always(async () => { await h?.close(); });
+
+const auth = (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${h.config.admin.token}`, 'content-type': 'application/json', ...extra });
+const clearFaults = () => { (h.sim as unknown as { injections: unknown[] }).injections.length = 0; };
+
+const HEADER = '\uFEFFДата;Время;Номер операции;Плательщик;ИНН получателя;БИК получателя;Счет получателя;Назначение платежа;Сумма;Комиссия\r\n';
+let n = 0;
+function drop(): string {
+  const op = `P-${process.pid}-${++n}`;
+  writeFileSync(join(h.config.inbox.path, `${op}.csv`),
+    HEADER + `06.11.2025;10:15:02;${op};Соколов Н.В.;9909630905;044599202;40702810502000012345;"Оплата ЖКУ; ИПД 90МН700101-01-1025; 10.2025";42,${String(n).padStart(2, '0')};0,00\r\n`);
+  return op;
+}
+type Pay = { id: number; status: string; packet_id: number | null; order_id: string };
+async function payment(op: string): Promise<Pay> {
+  return waitFor(async () => (await h.bus.store.query<Pay>(`SELECT id, status, packet_id, order_id FROM payments WHERE source_key LIKE $1`, [`%:${op}`]))[0], 20_000, `payment ${op}`);
+}
+async function parkedPacket(op: string) {
+  return waitFor(async () => {
+    const p = await payment(op);
+    if (!p.packet_id) return undefined;
+    const [pk] = await h.bus.store.query<{ id: number; status: string; attempts: number; last_error: string; message_id: string }>(
+      'SELECT id, status, attempts, last_error, message_id FROM packets WHERE id = $1', [p.packet_id]);
+    const [row] = await h.bus.store.query<{ id: number }>(`SELECT id FROM parked_messages WHERE packet_id = $1 AND state = 'parked'`, [pk.id]);
+    return pk.status === 'PARKED' && row ? pk : undefined;
+  }, 30_000, `packet of ${op} parked`);
+}
+async function accepted(op: string): Promise<Pay> {
+  return waitFor(async () => { const p = await payment(op); return p.status === 'ACCEPTED' ? p : undefined; }, 30_000, `${op} accepted`);
+}
+const parkedDepth = async () => (await h.bus.broker.queueDepths())[`${h.config.broker.prefix}.packets.parked`].messages;
+async function listing() {
+  const r = await fetch(`${base}/api/parking`, { headers: auth() });
+  return (await r.json()) as { queues: { route: string; parkedQueue: string; depth: number; messages: { id: number; messageId: string; reason: string; packetId: number; attempts: number; history: { outcome: string; attempt: number }[] }[] }[] };
+}
+const replay = (queue: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${base}/api/parking/${queue}/replay`, { method: 'POST', headers: auth(headers), body: JSON.stringify(body) });
+
+test.serial('a permanently failed packet is parked and listed with its reason; replay by id sends it once, audited', async (t) => {
+  h.sim.inject({ operation: 'SendRequest', fault: 'AccessDenied', times: 1 });
+  const op = drop();
+  const pk = await parkedPacket(op);
+  t.regex(pk.last_error, /AccessDenied/);
+  await waitFor(async () => (await parkedDepth()) === 1, 10_000, 'message in the parked queue');
+
+  const list = await listing();
+  const q = list.queues.find((x) => x.route === 'packets')!;
+  t.is(q.depth, 1);
+  const m = q.messages.find((x) => x.packetId === pk.id)!;
+  t.is(m.messageId, `packet-${pk.id}`);
+  t.regex(m.reason, /AccessDenied/);
+  t.deepEqual(m.history.map((x) => x.outcome), ['park']);
+
+  const r = await replay('packets', { ids: [m.messageId, 'packet-999999'] }, { 'x-operator': 'ivanov' });
+  t.is(r.status, 200);
+  const body = await r.json();
+  t.deepEqual(body.replayed.map((x: { packetId: number }) => x.packetId), [pk.id]);
+  t.deepEqual(body.notFound, ['packet-999999']);
+  t.is(body.kept, 0);
+
+  const p = await accepted(op);
+  t.is(h.sim.gis.accepted.get(p.order_id)?.times, 1);
+  const [after] = await h.bus.store.query<{ message_id: string; status: string }>('SELECT message_id, status FROM packets WHERE id = $1', [pk.id]);
+  t.is(after.message_id, pk.message_id, 'the same MessageID is sent after the replay');
+  t.is(await parkedDepth(), 0);
+  const [row] = await h.bus.store.query<{ state: string; replayed_by: string }>('SELECT state, replayed_by FROM parked_messages WHERE id = $1', [m.id]);
+  t.is(row.state, 'replayed');
+  t.regex(row.replayed_by, /^token:[0-9a-f]{8} \(ivanov\)$/);
+  t.false(row.replayed_by.includes(h.config.admin.token));
+
+  const audit = await (await fetch(`${base}/api/audit?action=parking.replay`, { headers: auth() })).json();
+  t.is(audit[0].id, body.auditId);
+  t.like(audit[0], { action: 'parking.replay', target: `${h.config.broker.prefix}.packets.parked`, actor: row.replayed_by });
+  t.deepEqual(audit[0].detail.replayed, [m.messageId]);
+  const attempts = await h.bus.store.query<{ outcome: string; actor: string | null }>('SELECT outcome, actor FROM delivery_attempts WHERE message_id = $1 ORDER BY id', [m.messageId]);
+  t.deepEqual(attempts.map((a) => a.outcome), ['park', 'replay']);
+});
+
+test.serial('the last tier repeats until broker.retryUntil, then the packet is parked with every attempt recorded', async (t) => {
+  h.sim.inject({ operation: 'SendRequest', fault: 'SMEVFailure', times: 1000 });
+  const op = drop();
+  const started = Date.now();
+  const pk = await parkedPacket(op);
+  clearFaults();
+  t.regex(pk.last_error, /retries exhausted after \d+ attempts: SMEVFailure.*end of life/);
+  // tiers 200 ms, 300 ms, then 300 ms again and again within 2.5 s: more attempts than the two tiers give
+  t.true(pk.attempts >= 5, `attempts ${pk.attempts}`);
+  t.true(Date.now() - started >= 2000);
+  const rows = await h.bus.store.query<{ outcome: string; attempt: number; tier: string }>(
+    'SELECT outcome, attempt, tier FROM delivery_attempts WHERE message_id = $1 ORDER BY id', [`packet-${pk.id}`]);
+  t.is(rows.at(-1)!.outcome, 'park');
+  t.deepEqual(rows.map((r) => r.attempt), rows.map((_, i) => i + 1));
+  t.true(rows.filter((r) => r.tier?.endsWith('.retry.300ms')).length >= 3, 'the last tier repeated');
+
+  // a reason filter that does not match keeps it parked; one that matches replays it, and it is accepted
+  const miss = await (await replay('packets', { reason: 'no such reason' })).json();
+  t.deepEqual(miss.replayed, []);
+  t.true(miss.kept >= 1);
+  t.is(await parkedDepth(), 1);
+  const hit = await (await replay(`${h.config.broker.prefix}.packets.parked`, { reason: 'smevfailure', parkedBefore: new Date().toISOString() })).json();
+  t.deepEqual(hit.replayed.map((x: { packetId: number }) => x.packetId), [pk.id]);
+  const p = await accepted(op);
+  t.is(h.sim.gis.accepted.get(p.order_id)?.times, 1);
+});
+
+test.serial('a replayed packet delivered twice (a crash between publish and ack) reaches ГИС once', async (t) => {
+  h.sim.inject({ operation: 'SendRequest', fault: 'AccessDenied', times: 1 });
+  const op = drop();
+  const pk = await parkedPacket(op);
+  await waitFor(async () => (await parkedDepth()) === 1, 10_000, 'parked');
+  // the duplicate a crash between "published to the work queue" and "acked the parked copy" leaves behind
+  const conn = await amqp.connect(h.config.broker.url);
+  const ch = await conn.createConfirmChannel();
+  ch.publish('', `${h.config.broker.prefix}.packets.parked`, Buffer.from(JSON.stringify({ packetId: pk.id })), { persistent: true, messageId: `packet-${pk.id}` });
+  await ch.waitForConfirms();
+  await conn.close();
+  const r = await (await replay('packets', { all: true })).json();
+  t.is(r.replayed.length, 2);
+  const p = await accepted(op);
+  await new Promise((res) => setTimeout(res, 1500));
+  t.is(h.sim.gis.accepted.get(p.order_id)?.times, 1);
+  t.is((await payment(op)).status, 'ACCEPTED');
+  t.is(await parkedDepth(), 0);
+});
+
+test.serial('bad replay requests get 4xx problem JSON and move nothing', async (t) => {
+  const none = await replay('packets', {});
+  t.is(none.status, 400);
+  t.is(none.headers.get('content-type'), 'application/problem+json');
+  t.regex((await none.json()).detail, /say what to replay/);
+  t.is((await replay('packets', { all: false })).status, 400);
+  t.is((await replay('packets', { ids: [] })).status, 400);
+  t.is((await replay('packets', { parkedBefore: 'yesterday' })).status, 400);
+  t.is((await replay('packets', { everything: true })).status, 400);
+  const bad = await fetch(`${base}/api/parking/packets/replay`, { method: 'POST', headers: auth(), body: '{not json' });
+  t.is(bad.status, 400);
+  const unknown = await replay('nope', { all: true });
+  t.is(unknown.status, 404);
+  t.regex((await unknown.json()).detail, /packets/);
+  t.is((await fetch(`${base}/api/parking`)).status, 401);
+  t.is((await fetch(`${base}/api/audit?limit=x`, { headers: auth() })).status, 400);
+});
