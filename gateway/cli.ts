@@ -10,6 +10,10 @@ import { SmevSimulator } from '../simulator/server.ts';
 import { startBus } from './bus.ts';
 import { ensureTestKeys, loadSigner } from './keys.ts';
 import { runDemo, DEMO_HELP } from './demo.ts';
+import { userInfo } from 'node:os';
+import { openStore } from '../connectors/store/db.ts';
+import { buildTopology } from '../connectors/amqp/topology.ts';
+import { Parking, ReplayError, parseReplayFilter } from '../routes/parking.ts';
 import { smevTools, SMEV_HELP } from './smev-tools.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,6 +30,7 @@ Commands:
   demo            run the simulator and the bus on example (or your) files and print a summary
   keys generate   make GOST 2012-256 test key pairs with self-signed certificates
   smev            SMEV 3 XML tools: transform (digested bytes), verify (every signature), sign
+  parking         list parked messages with their reasons; replay them to their work queue (audited)
 
 Run "gkh-bus <command> --help" for the options of a command.`;
 
@@ -59,6 +64,19 @@ are injected from tests through SmevSimulator.inject() / injectGis().`,
 
 Writes bank.*, smev.* and gis.* .key.pem (PKCS#8) and .cert.pem (self-signed X.509) GOST R 34.10-2012-256
 test key pairs into <dir> (default var/keys). Existing pairs are kept unless --force.`,
+  parking: `Usage: gkh-bus parking list [--json] [--config <file>]
+       gkh-bus parking replay <queue> (--all | --id <id>… | --reason <text> | --parked-before <time>) [--json] [--config <file>]
+
+list     every parked queue with its depth and, per parked message, its id, message id, packet or payment,
+         attempts, parked-at time, reason and attempt history (from PostgreSQL)
+replay   moves parked messages of <queue> (a route name "packets" / "payments", or the queue's full name)
+         back to their work queue: attempt counter reset, history kept; a PARKED packet goes back to BUILT and
+         is sent again with its MessageID. Select with --all, one or more --id (message id such as packet-12,
+         or the parked message number), --reason (text the reason contains, case-insensitive) and/or
+         --parked-before (ISO time); criteria combine with AND. Recorded in the audit log as "cli:<user>".
+  --config <file>   YAML configuration (default config/bus.yaml; or GKH_CONFIG); the bus need not be running
+  --json            print JSON instead of text
+Exit status: 0 done, 1 failure, 2 usage error.`,
   demo: DEMO_HELP,
   smev: SMEV_HELP,
 };
@@ -93,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'smev': return await smevTools(rest);
+      case 'parking': return await parkingCmd(rest);
       default:
         console.error(`unknown command "${cmd}"\n\n${HELP}`);
         return 2;
@@ -178,4 +197,68 @@ async function sim(argv: string[]): Promise<number> {
   await new Promise<void>((r) => { process.once('SIGTERM', () => r()); process.once('SIGINT', () => r()); });
   await simulator.stop();
   return 0;
+}
+
+async function parkingCmd(argv: string[]): Promise<number> {
+  const a = args(argv, {
+    config: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' }, id: { type: 'string', multiple: true },
+    reason: { type: 'string' }, 'parked-before': { type: 'string' },
+  });
+  const [sub, queue, ...extra] = a.positionals;
+  if (a.values.help) return help('parking');
+  if (!['list', 'replay'].includes(sub) || (sub === 'replay' && !queue) || extra.length || (sub === 'list' && queue)) return help('parking', true);
+  let filter;
+  if (sub === 'replay') {
+    try {
+      filter = parseReplayFilter({ ...(a.values.all ? { all: true } : {}), ...(a.values.id ? { ids: a.values.id } : {}),
+        ...(a.values.reason !== undefined ? { reason: a.values.reason } : {}), ...(a.values['parked-before'] !== undefined ? { parkedBefore: a.values['parked-before'] } : {}) });
+    } catch (e) {
+      const msg = (e as Error).message.replace(/\{ "all": true \}/g, '--all').replace(/\{ "ids": \[\.\.\.\] \}/g, '--id <id>')
+        .replace(/"parkedBefore"/g, '--parked-before').replace(/"reason"/g, '--reason').replace(/"ids"/g, '--id').replace(/"all"/g, '--all');
+      console.error(`gkh-bus parking replay: ${msg}\n\n${HELPS.parking}`);
+      return 2;
+    }
+  }
+  const file = a.values.config ?? process.env.GKH_CONFIG ?? DEFAULT_CONFIG;
+  const { config } = loadConfig(file);
+  const log = createLogger({ level: 'warn' });
+  const store = await openStore(config.database.url, { pool: 3, log });
+  try {
+    const topology = buildTopology({ prefix: config.broker.prefix, deliveryLimit: config.broker.deliveryLimit, retryDelays: config.broker.retryDelays });
+    const parking = new Parking({ store, topology, brokerUrl: config.broker.url, log });
+    if (sub === 'list') {
+      const l = await parking.list();
+      if (a.values.json) console.log(JSON.stringify(l, null, 2));
+      else {
+        for (const q of l.queues) {
+          console.log(`${q.parkedQueue} (route ${q.route}): ${q.depth ?? '?'} in the queue, ${q.messages.length} recorded`);
+          for (const m of q.messages as { id: number; messageId: string; packetId: number | null; paymentId: number | null; attempts: number; parkedAt: string | Date; reason: string }[]) {
+            const what = m.packetId !== null ? `packet ${m.packetId}` : m.paymentId !== null ? `payment ${m.paymentId}` : '-';
+            console.log(`  #${m.id}  ${m.messageId}  ${what}  attempts ${m.attempts}  parked ${new Date(m.parkedAt).toISOString()}  ${m.reason}`);
+          }
+        }
+      }
+      return 0;
+    }
+    const actor = `cli:${safeUser()}`;
+    const r = await parking.replay(queue, filter!, actor);
+    if (a.values.json) console.log(JSON.stringify(r, null, 2));
+    else {
+      console.log(`replayed ${r.replayed.length} message(s) from ${r.parkedQueue} to ${r.queue}${r.replayed.length ? ': ' + r.replayed.map((m) => m.messageId).join(', ') : ''}`);
+      console.log(`kept parked: ${r.kept}${r.notFound.length ? `; not found: ${r.notFound.join(', ')}` : ''}; audit record #${r.auditId} (${actor})`);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof ReplayError) {
+      console.error(`gkh-bus parking replay: ${e.message}`);
+      return e.status === 409 ? 1 : 2;
+    }
+    throw e;
+  } finally {
+    await store.close();
+  }
+}
+
+function safeUser(): string {
+  try { return userInfo().username; } catch { return process.env.USER ?? 'unknown'; }
 }
