@@ -1,5 +1,5 @@
-import { mkdir, readFile, rename, stat, writeFile, readdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, readFile, rename, stat, writeFile, readdir, unlink } from 'node:fs/promises';
+import { basename, join, resolve, sep } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import chokidar, { type FSWatcher } from 'chokidar';
@@ -11,23 +11,33 @@ export interface InboxOptions {
   processing: string;
   archive: string;
   quarantine: string;
+  /** when a file is complete: stable size+mtime, a `<name><doneSuffix>` marker, or a final name (write-then-rename) */
+  readiness: 'stable' | 'done-marker' | 'rename';
+  doneSuffix: string;
+  /** regular expression of names being written (never read) */
+  tempPattern: string;
   stableMs: number;
   usePolling: boolean;
   pollIntervalMs: number;
   maxFileBytes: number;
 }
 
-const IGNORED = /(^\.|\.tmp$|\.part$|\.partial$|~$|\.error\.txt$|\.problems\.txt$)/i;
+/** hidden files and the notes the bus writes beside files */
+const NOTES = /(^\.|\.error\.txt$|\.problems\.txt$)/i;
 
 /**
- * The file channel adapter: watches the inbox, waits until a file is complete (size and mtime stable),
- * claims it by renaming it into the processing folder, hands the bytes to the intake, then moves it to
- * the archive or to the quarantine with `<name>.error.txt` beside it. Files present at start are processed.
+ * The file channel adapter: watches the inbox, waits until a file is complete (per `readiness`: size and
+ * mtime stable; a done-marker beside it; or a final name after write-then-rename), claims it by renaming
+ * it into the processing folder, hands the bytes to the intake, then moves it to the archive or to the
+ * quarantine with `<name>.error.txt` beside it. Files present at start are processed; files left in the
+ * processing folder by a crash are processed again at start (idempotently). The processing, archive and
+ * quarantine folders are never watched, even when they are inside the inbox.
  */
 export class Inbox {
   private watcher?: FSWatcher;
   private queue: string[] = [];
   private queued = new Set<string>();
+  private recovering: string[] = [];
   private active?: Promise<void>;
   private stopped = false;
   private rescan?: NodeJS.Timeout;
@@ -35,18 +45,42 @@ export class Inbox {
   readonly outcomes: FileOutcome[] = [];
   onOutcome?: (o: FileOutcome) => void;
 
-  constructor(private o: InboxOptions, private intake: Intake, private afterCommit: (o: FileOutcome) => Promise<void>, private log: Logger) {}
+  private temp: RegExp;
+  private own: string[];
+  recovered = 0;
+
+  constructor(private o: InboxOptions, private intake: Intake, private afterCommit: (o: FileOutcome) => Promise<void>, private log: Logger) {
+    this.temp = new RegExp(o.tempPattern, 'iu');
+    this.own = [o.processing, o.archive, o.quarantine].map((d) => resolve(d));
+  }
+
+  /** Names the inbox never reads: notes, names being written, the bus's own folders. */
+  private ignored(p: string): boolean {
+    const abs = resolve(p);
+    if (abs === resolve(this.o.path)) return false;
+    if (this.own.some((d) => abs === d || abs.startsWith(d + sep))) return true;
+    const n = basename(abs);
+    return NOTES.test(n) || this.temp.test(n);
+  }
+
+  private isMarker(path: string): boolean {
+    return this.o.readiness === 'done-marker' && path.endsWith(this.o.doneSuffix) && basename(path) !== this.o.doneSuffix;
+  }
 
   async start(): Promise<void> {
     for (const d of [this.o.path, this.o.processing, this.o.archive, this.o.quarantine]) await mkdir(d, { recursive: true });
-    // files claimed by a previous run that stopped mid-way: process them again (the intake is idempotent)
-    for (const n of await readdir(this.o.processing)) await rename(join(this.o.processing, n), join(this.o.path, n.replace(/^\d+-/, ''))).catch(() => {});
+    // files claimed by a run that stopped mid-way: processed again from the processing folder (idempotently)
+    for (const n of (await readdir(this.o.processing)).sort()) {
+      if (NOTES.test(n) || this.temp.test(n)) continue;
+      this.recovering.push(join(this.o.processing, n));
+    }
+    if (this.recovering.length) this.active ??= this.drain().finally(() => (this.active = undefined));
     this.watcher = chokidar.watch(this.o.path, {
       depth: 0,
       ignoreInitial: false,
       usePolling: this.o.usePolling,
       interval: this.o.pollIntervalMs,
-      ignored: (p: string) => p !== this.o.path && IGNORED.test(basename(p)),
+      ignored: (p: string) => this.ignored(p),
     });
     this.watcher.on('add', (p) => this.enqueue(p));
     this.watcher.on('error', (e) => this.log.error('inbox watcher error', { err: e }));
@@ -58,13 +92,18 @@ export class Inbox {
 
   private async scan(): Promise<void> {
     try {
-      for (const n of await readdir(this.o.path)) if (!IGNORED.test(n)) this.enqueue(join(this.o.path, n));
+      for (const n of await readdir(this.o.path)) {
+        const p = join(this.o.path, n);
+        if (!this.ignored(p)) this.enqueue(p);
+      }
     } catch (e) {
       this.log.warn('inbox scan failed', { err: e });
     }
   }
 
   private enqueue(path: string): void {
+    // a done-marker announces the file it is named after
+    if (this.isMarker(path)) path = path.slice(0, -this.o.doneSuffix.length);
     if (this.stopped || this.queued.has(path)) return;
     this.queued.add(path);
     this.queue.push(path);
@@ -72,6 +111,14 @@ export class Inbox {
   }
 
   private async drain(): Promise<void> {
+    while (this.recovering.length && !this.stopped) {
+      const claimed = this.recovering.shift()!;
+      try {
+        await this.recover(claimed);
+      } catch (e) {
+        this.log.error('recovering a claimed file failed; it stays in the processing folder', { file: claimed, err: e });
+      }
+    }
     while (this.queue.length && !this.stopped) {
       const path = this.queue.shift()!;
       try {
@@ -96,8 +143,36 @@ export class Inbox {
     }
   }
 
+  /** Whether the file is complete under the inbox's readiness rule (false: not now; it is looked at again). */
+  private async ready(path: string): Promise<boolean> {
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile()) return false;
+    if (this.o.readiness === 'stable') return this.waitStable(path);
+    if (this.o.readiness === 'rename') return true; // temporary names are ignored; a final name is complete
+    return stat(path + this.o.doneSuffix).then(() => true, () => false);
+  }
+
+  /** A file claimed before a crash: processed again; if its content was already recorded, only moved on. */
+  private async recover(claimed: string): Promise<void> {
+    const name = basename(claimed).replace(/^\d+-/, '');
+    const flog = this.log.child({ file: name, recovered: true });
+    this.recovered++;
+    const sha256 = await sha256File(claimed);
+    const done = await this.intake.findOriginal(sha256);
+    if (!done) {
+      flog.warn('file left in processing by an earlier run: processing it again');
+      await this.process(claimed, name, flog);
+      return;
+    }
+    // the earlier run committed it and stopped before moving the file: finish the move, record nothing twice
+    const target = await freeName(done.status === 'REJECTED' ? this.o.quarantine : this.o.archive, name);
+    await rename(claimed, target);
+    if (done.status === 'REJECTED') await writeAtomic(`${target}.error.txt`, `${done.reason ?? 'rejected'}\n\nfile: ${name}\nfile id: ${done.id}\n`);
+    flog.info('file left in processing had been recorded already; moved on', { fileId: done.id, status: done.status, to: target });
+  }
+
   private async handle(path: string): Promise<void> {
-    if (!(await this.waitStable(path))) return;
+    if (!(await this.ready(path))) return;
     const name = basename(path);
     const claimed = join(this.o.processing, `${Date.now()}-${name}`);
     try {
@@ -106,6 +181,7 @@ export class Inbox {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // taken by someone else
       throw e;
     }
+    if (this.o.readiness === 'done-marker') await unlink(path + this.o.doneSuffix).catch(() => {});
     const flog = this.log.child({ file: name });
     try {
       await this.process(claimed, name, flog);
@@ -116,6 +192,7 @@ export class Inbox {
       this.failures.set(name, n);
       if (n < 3) {
         await rename(claimed, join(this.o.path, name)).catch(() => {});
+        if (this.o.readiness === 'done-marker') await writeFile(join(this.o.path, name) + this.o.doneSuffix, '').catch(() => {});
         flog.error('file processing failed; it goes back to the inbox for another attempt', { attempt: n, err: e });
         const t = setTimeout(() => this.enqueue(join(this.o.path, name)), 5000 * n);
         t.unref();

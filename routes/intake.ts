@@ -87,6 +87,13 @@ export class Intake {
     return { ...outcome, name, status: 'ACCEPTED', recordsRejected: parsed.rejected.length, problems };
   }
 
+  /** The file recorded first with this content (not a DUPLICATE row), if any. */
+  async findOriginal(sha256: string): Promise<{ id: number; name: string; status: string; reason: string | null } | undefined> {
+    const [r] = await this.d.store.query<{ id: number; name: string; status: string; reason: string | null }>(
+      "SELECT id, name, status, reason FROM files WHERE sha256 = $1 AND status <> 'DUPLICATE'", [sha256]);
+    return r;
+  }
+
   async recordRejected(name: string, sha256: string, size: number, source: string, reason: string): Promise<FileOutcome> {
     const [row] = await this.d.store.query<{ id: number }>(
       `INSERT INTO files (name, sha256, size, source, status, reason, finished_at) VALUES ($1, $2, $3, $4, 'REJECTED', $5, now())
