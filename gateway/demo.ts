@@ -86,7 +86,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     'inbox.stableMs': 300, 'payees.file': payeesFile, 'batch.maxWaitMs': 500,
     'smev.endpoint': `http://127.0.0.1:${simPort}/smev`, 'smev.key': join(dirs.keys, 'bank.key.pem'), 'smev.cert': join(dirs.keys, 'bank.cert.pem'),
     'smev.trust': [join(dirs.keys, 'smev.cert.pem')], 'smev.pollMinMs': 100, 'smev.pollMaxMs': 1000, 'smev.timeoutMs': 30_000,
-    'admin.port': 0, 'broker.retryDelays': [2000, 5000, 10000],
+    'admin.port': 0, 'broker.retryDelays': [2000, 5000, 10000], 'broker.retryUntil': undefined,
   });
   let bus: BusHandle | undefined;
   let code = 0;

@@ -45,3 +45,27 @@ test('a typo and a missing section in YAML are reported with the path', (t) => {
   t.regex(t.throws(() => loadConfig(f, {}))!.message, /YAML syntax/);
   t.regex(t.throws(() => loadConfig(join(dir, 'nope.yaml'), {}))!.message, /cannot read/);
 });
+
+test('broker.retryUntil: days accepted; shorter than the tiers, or too many repeats, is refused by name', (t) => {
+  const { config } = loadConfig(base, { GKH_BROKER_RETRY_DELAYS: '10s,1m,10m,30m', GKH_BROKER_RETRY_UNTIL: '2d' });
+  t.is(config.broker.retryUntil, 2 * 86_400_000);
+  const short = t.throws(() => loadConfig(base, { GKH_BROKER_RETRY_DELAYS: '10s,1m,10m', GKH_BROKER_RETRY_UNTIL: '5m' }), { instanceOf: ConfigError });
+  t.regex(short!.message, /broker\.retryUntil \(from GKH_BROKER_RETRY_UNTIL\): must be at least the sum of retryDelays/);
+  const many = t.throws(() => loadConfig(base, { GKH_BROKER_RETRY_DELAYS: '1s', GKH_BROKER_RETRY_UNTIL: '30d' }), { instanceOf: ConfigError });
+  t.regex(many!.message, /broker\.retryUntil.*more than 10000 attempts/);
+});
+
+test('inbox: readiness, doneSuffix and tempPattern are validated by name', (t) => {
+  const { config } = loadConfig(base, { GKH_INBOX_READINESS: 'done-marker', GKH_INBOX_DONE_SUFFIX: '.ok' });
+  t.is(config.inbox.readiness, 'done-marker');
+  t.is(config.inbox.doneSuffix, '.ok');
+  t.is(loadConfig(base, {}).config.inbox.tempPattern, '\\.(tmp|part|partial)$|~$');
+  const bad = t.throws(() => loadConfig(base, { GKH_INBOX_READINESS: 'sometimes', GKH_INBOX_ARCHIVE: '../var/inbox', GKH_INBOX_TEMP_PATTERN: '(' }), { instanceOf: ConfigError });
+  t.regex(bad!.message, /inbox\.readiness \(from GKH_INBOX_READINESS\)/);
+  t.regex(bad!.message, /inbox\.tempPattern \(from GKH_INBOX_TEMP_PATTERN\): a valid regular expression/);
+});
+
+test('inbox.archive equal to inbox.path is refused', (t) => {
+  const e = t.throws(() => loadConfig(base, { GKH_INBOX_ARCHIVE: '../var/inbox' }), { instanceOf: ConfigError });
+  t.regex(e!.message, /inbox\.archive \(from GKH_INBOX_ARCHIVE\): must be another folder than inbox\.path/);
+});

@@ -55,7 +55,7 @@ export async function startHarness(label: string, overrides: Record<string, unkn
   const { config } = loadConfig(join(ROOT, 'config/bus.yaml'), {}, {
     'database.url': `postgres://postgres@127.0.0.1:5432/${db}`,
     'broker.prefix': uniqueName(`t-${label}`),
-    'broker.retryDelays': [300, 600],
+    'broker.retryDelays': [300, 600], 'broker.retryUntil': undefined, // park after the last tier unless a test says otherwise
     'inbox.path': join(dir, 'inbox'), 'inbox.processing': join(dir, 'processing'), 'inbox.archive': join(dir, 'archive'),
     'inbox.quarantine': join(dir, 'quarantine'), 'inbox.stableMs': 100,
     'payees.file': payeesFile, 'batch.maxWaitMs': 200,
