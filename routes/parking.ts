@@ -133,6 +133,7 @@ export class Parking {
 
       let res: { kept: number } = { kept: 0 };
       let failure: Error | undefined;
+      let pending: ParkedRow | undefined;
       try {
         res = await moveParked(this.d.brokerUrl, {
         from: r.parkedQueue, to: r.queue,
@@ -144,6 +145,13 @@ export class Parking {
           if (r.name === 'packets' && packetId !== null) {
             await store.query(`UPDATE packets SET status = 'BUILT' WHERE id = $1 AND status = 'PARKED'`, [packetId]);
           }
+          // recorded before the move: the replayed message may be handled (and parked again) before the ack returns
+          const ids = bodyIds(m.body);
+          if (row) await store.query(`UPDATE parked_messages SET state = 'replayed', replayed_at = now(), replayed_by = $2 WHERE id = $1`, [row.id, actor]);
+          await store.query(
+            `INSERT INTO delivery_attempts (queue, message_id, packet_id, payment_id, attempt, outcome, tier, reason, actor) VALUES ($1, $2, $3, $4, $5, 'replay', $1, $6, $7)`,
+            [r.queue, m.messageId ?? null, ids.packetId, ids.paymentId, Number(m.headers['x-attempt'] ?? 1) - 1, `replayed from ${r.parkedQueue}`, actor]);
+          pending = row;
           const history = Array.isArray(m.headers['x-history']) ? (m.headers['x-history'] as unknown[]) : [];
           const { 'x-parked-from': _p, 'x-reason': _r, ...rest } = m.headers;
           return {
@@ -156,20 +164,19 @@ export class Parking {
         },
         moved: async (m) => {
           const row = m.messageId ? byMessage.get(m.messageId) : undefined;
-          const ids = bodyIds(m.body);
-          replayed.push({ messageId: m.messageId ?? null, ...ids, reason: row?.reason ?? (m.headers['x-reason'] as string | undefined) ?? null });
-          try {
-            if (row) await store.query(`UPDATE parked_messages SET state = 'replayed', replayed_at = now(), replayed_by = $2 WHERE id = $1`, [row.id, actor]);
-            await store.query(
-              `INSERT INTO delivery_attempts (queue, message_id, packet_id, payment_id, attempt, outcome, tier, reason, actor) VALUES ($1, $2, $3, $4, $5, 'replay', $1, $6, $7)`,
-              [r.queue, m.messageId ?? null, ids.packetId, ids.paymentId, Number(m.headers['x-attempt'] ?? 1) - 1, `replayed from ${r.parkedQueue}`, actor]);
-          } catch (e) {
-            log.warn('replayed, but the record could not be written', { messageId: m.messageId, err: e });
-          }
+          pending = undefined;
+          replayed.push({ messageId: m.messageId ?? null, ...bodyIds(m.body), reason: row?.reason ?? (m.headers['x-reason'] as string | undefined) ?? null });
         },
         });
       } catch (e) {
         failure = e as Error;
+        // the message being moved stayed parked: so does its record
+        if (pending) {
+          await store.query(
+            `UPDATE parked_messages p SET state = 'parked', replayed_at = NULL, replayed_by = NULL WHERE id = $1
+             AND NOT EXISTS (SELECT 1 FROM parked_messages q WHERE q.parked_queue = p.parked_queue AND q.message_id = p.message_id AND q.state = 'parked')`,
+            [pending.id]).catch(() => {});
+        }
       }
       const notFound = failure ? [] : [...wanted].filter((id) => !found.has(id));
       // recorded outside the transaction: what was moved stays recorded even when the replay broke off

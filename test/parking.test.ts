@@ -43,14 +43,14 @@ async function parkedPacket(op: string) {
       'SELECT id, status, attempts, last_error, message_id FROM packets WHERE id = $1', [p.packet_id]);
     const [row] = await h.bus.store.query<{ id: number }>(`SELECT id FROM parked_messages WHERE packet_id = $1 AND state = 'parked'`, [pk.id]);
     return pk.status === 'PARKED' && row ? pk : undefined;
-  }, 30_000, `packet of ${op} parked`);
+  }, 60_000, `packet of ${op} parked`);
 }
 async function accepted(op: string): Promise<Pay> {
-  return waitFor(async () => { const p = await payment(op); return p.status === 'ACCEPTED' ? p : undefined; }, 30_000, `${op} accepted`);
+  return waitFor(async () => { const p = await payment(op); return p.status === 'ACCEPTED' ? p : undefined; }, 60_000, `${op} accepted`);
 }
 const parkedDepth = async (): Promise<number> => (await h.bus.broker.queueDepths())[`${h.config.broker.prefix}.packets.parked`].messages;
 /** waits until the parked queue holds one more message than before (the broker parks after the database row) */
-async function onePlus(before: number) { await waitFor(async () => (await parkedDepth()) >= before + 1, 10_000, 'message in the parked queue'); }
+async function onePlus(before: number) { await waitFor(async () => (await parkedDepth()) >= before + 1, 30_000, 'message in the parked queue'); }
 async function listing() {
   const r = await fetch(`${base}/api/parking`, { headers: auth() });
   return (await r.json()) as { queues: { route: string; parkedQueue: string; depth: number; messages: { id: number; messageId: string; reason: string; packetId: number; attempts: number; history: { outcome: string; attempt: number }[] }[] }[] };
@@ -109,13 +109,17 @@ test.serial('the last tier repeats until broker.retryUntil, then the packet is p
   t.regex(pk.last_error, /retries exhausted after \d+ attempts: SMEVFailure.*end of life/);
   // tiers 200 ms, 300 ms, then 300 ms again and again until 5 s after the first failure: more attempts than
   // the two tiers alone give (they park after the 3rd), and parked only once the end of life is near
-  t.true(pk.attempts >= 4, `attempts ${pk.attempts}`);
   const rows = await h.bus.store.query<{ outcome: string; attempt: number; tier: string; at: Date }>(
     'SELECT outcome, attempt, tier, at FROM delivery_attempts WHERE message_id = $1 ORDER BY id', [`packet-${pk.id}`]);
   t.is(rows.at(-1)!.outcome, 'park');
   t.deepEqual(rows.map((r) => r.attempt), rows.map((_, i) => i + 1));
-  t.true(rows.filter((r) => r.tier?.endsWith('.retry.300ms')).length >= 2, 'the last tier repeated');
-  const span = new Date(rows.at(-1)!.at).getTime() - new Date(rows[0].at).getTime();
+  const at = (i: number) => new Date(rows[i].at).getTime() - new Date(rows[0].at).getTime();
+  // the two tiers alone park after the 3rd attempt; when that came well before the end of life, the 300 ms tier repeated
+  if (at(2) < 5000 - 600) {
+    t.true(pk.attempts >= 4, `attempts ${pk.attempts}`);
+    t.true(rows.filter((r) => r.tier?.endsWith('.retry.300ms')).length >= 2, 'the last tier repeated');
+  } else t.log(`machine too slow to see the repeat: 3rd attempt ${at(2)} ms after the first`);
+  const span = at(rows.length - 1);
   t.true(span > 5000 - 300 && Date.now() - started > 4700, `parked ${span} ms after the first failure`);
 
   await onePlus(d0);
@@ -123,7 +127,7 @@ test.serial('the last tier repeats until broker.retryUntil, then the packet is p
   const miss = await (await replay('packets', { reason: 'no such reason' })).json();
   t.deepEqual(miss.replayed, []);
   t.true(miss.kept >= 1);
-  t.is(await parkedDepth(), 1);
+  t.is(await parkedDepth(), d0 + 1);
   const hit = await (await replay(`${h.config.broker.prefix}.packets.parked`, { reason: 'smevfailure', parkedBefore: new Date().toISOString() })).json();
   t.deepEqual(hit.replayed.map((x: { packetId: number }) => x.packetId), [pk.id]);
   const p = await accepted(op);
@@ -143,7 +147,7 @@ test.serial('a replayed packet delivered twice (a crash between publish and ack)
   await ch.waitForConfirms();
   await conn.close();
   const r = await (await replay('packets', { all: true })).json();
-  t.is(r.replayed.length, 2);
+  t.is(r.replayed.filter((x: { packetId: number }) => x.packetId === pk.id).length, 2);
   const p = await accepted(op);
   await new Promise((res) => setTimeout(res, 1500));
   t.is(h.sim.gis.accepted.get(p.order_id)?.times, 1);
@@ -162,8 +166,8 @@ test.serial('gkh-bus parking list --json and parking replay <queue> --id work fr
   const run = (...a: string[]) => promisify(execFile)(process.execPath, [join(ROOT, 'bin/gkh-bus.js'), 'parking', ...a, '--config', cfg], { cwd: ROOT, env: { ...process.env, GKH_CONFIG: '' } });
   const list = JSON.parse((await run('list', '--json')).stdout);
   const q = list.queues.find((x: { route: string }) => x.route === 'packets');
-  t.is(q.depth, 1);
-  t.deepEqual(q.messages.map((m: { packetId: number }) => m.packetId), [pk.id]);
+  t.is(q.depth, d0 + 1);
+  t.true(q.messages.some((m: { packetId: number }) => m.packetId === pk.id));
   const text = (await run('list')).stdout;
   t.regex(text, new RegExp(`packet-${pk.id}  packet ${pk.id}  attempts 1 .*AccessDenied`));
   const out = (await run('replay', 'packets', '--id', `packet-${pk.id}`)).stdout;
@@ -176,6 +180,23 @@ test.serial('gkh-bus parking list --json and parking replay <queue> --id work fr
   const usage = await run('replay', 'packets').catch((e: { code: number; stderr: string }) => e);
   t.is((usage as { code: number }).code, 2);
   t.regex((usage as { stderr: string }).stderr, /say what to replay: --all/);
+});
+
+test.serial('payments route: a message that cannot be handled is parked, replayed, and parked again with a new record', async (t) => {
+  const depth = async () => (await h.bus.broker.queueDepths())[`${h.config.broker.prefix}.payments.parked`].messages;
+  await h.bus.broker.publish(h.bus.broker.topology.workExchange, 'payment.reportable', { paymentId: 'none' }, { messageId: 'payment-bogus' });
+  await waitFor(async () => (await depth()) === 1, 10_000, 'payment message parked');
+  const q = (await listing()).queues.find((x) => x.route === 'payments')!;
+  t.is(q.messages.length, 1);
+  t.like(q.messages[0], { messageId: 'payment-bogus', reason: 'body has no valid paymentId', attempts: 1 });
+  const r = await (await replay('payments', { all: true })).json();
+  t.deepEqual(r.replayed.map((x: { messageId: string }) => x.messageId), ['payment-bogus']);
+  await waitFor(async () => (await h.bus.store.query(`SELECT 1 FROM parked_messages WHERE message_id = 'payment-bogus' AND state = 'parked'`)).length === 1, 10_000, 'parked again');
+  const rows = await h.bus.store.query<{ state: string }>(`SELECT state FROM parked_messages WHERE message_id = 'payment-bogus' ORDER BY id`);
+  t.deepEqual(rows.map((x) => x.state), ['replayed', 'parked']);
+  const m = (await listing()).queues.find((x) => x.route === 'payments')!.messages[0];
+  t.deepEqual(m.history.map((x) => x.outcome), ['park', 'replay', 'park']);
+  await waitFor(async () => (await depth()) === 1, 10_000, 'in the parked queue again');
 });
 
 test.serial('bad replay requests get 4xx problem JSON and move nothing', async (t) => {
