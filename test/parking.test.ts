@@ -199,6 +199,20 @@ test.serial('payments route: a message that cannot be handled is parked, replaye
   await waitFor(async () => (await depth()) === 1, 10_000, 'in the parked queue again');
 });
 
+test.serial('a replay pass over many parked messages keeps each exactly once (no acknowledgement lost before the channel closes)', async (t) => {
+  const depth = async () => (await h.bus.broker.queueDepths())[`${h.config.broker.prefix}.payments.parked`].messages;
+  const d0 = await depth();
+  const N = 300;
+  for (let i = 0; i < N; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, (_, j) => h.bus.broker.publish(h.bus.broker.topology.workExchange, 'payment.reportable', { paymentId: 'none' }, { messageId: `payment-many-${i + j}` })));
+  }
+  await waitFor(async () => (await depth()) >= d0 + N, 60_000, 'all parked');
+  const r = await (await replay('payments', { reason: 'no such reason' })).json();
+  t.is(r.kept, d0 + N);
+  await new Promise((res) => setTimeout(res, 1000));
+  t.is(await depth(), d0 + N, 'no parked message was duplicated');
+});
+
 test.serial('bad replay requests get 4xx problem JSON and move nothing', async (t) => {
   const none = await replay('packets', {});
   t.is(none.status, 400);

@@ -14,6 +14,8 @@ export interface ParkedCopy {
   body: unknown;
 }
 
+const BATCH = 100;
+
 export interface MoveResult { moved: number; kept: number; seen: number }
 
 export async function moveParked(url: string, o: {
@@ -34,26 +36,35 @@ export async function moveParked(url: string, o: {
     // only the messages there now: kept ones go back to the tail and are not seen twice
     const { messageCount } = await ch.checkQueue(o.from);
     await ch.checkQueue(o.to);
-    for (let i = 0; i < messageCount; i++) {
-      const msg = await ch.get(o.from, { noAck: false });
-      if (!msg) break;
-      r.seen++;
-      const copy = toCopy(msg);
-      let headers: Record<string, unknown> | undefined;
-      try {
-        headers = await o.decide(copy);
-      } catch {
-        headers = undefined; // cannot decide (database down): keep it parked
+    // in batches: get, decide, publish each with a confirm, wait for the confirms, then acknowledge the parked copies
+    for (let done = 0; done < messageCount;) {
+      const batch: { msg: GetMessage; copy: ParkedCopy; move: boolean; confirmed: Promise<void> }[] = [];
+      while (batch.length < BATCH && done < messageCount) {
+        const msg = await ch.get(o.from, { noAck: false });
+        if (!msg) { done = messageCount; break; }
+        done++;
+        r.seen++;
+        const copy = toCopy(msg);
+        let headers: Record<string, unknown> | undefined;
+        try {
+          headers = await o.decide(copy);
+        } catch {
+          headers = undefined; // cannot decide (database down): keep it parked
+        }
+        batch.push({ msg, copy, move: !!headers, confirmed: publish(ch, headers ? o.to : o.from, msg, headers ?? copy.headers) });
       }
-      const target = headers ? o.to : o.from;
-      returned = false;
-      await publish(ch, target, msg, headers ?? copy.headers);
-      if (returned) throw new Error(`queue ${target} did not take the message ${copy.messageId ?? ''} (returned); it stays in ${o.from}`);
-      ch.ack(msg);
-      if (headers) {
-        r.moved++;
-        await o.moved?.(copy);
-      } else r.kept++;
+      if (!batch.length) break;
+      await Promise.all(batch.map((b) => b.confirmed));
+      if (returned) throw new Error(`a message was returned as unroutable; the batch stays in ${o.from}`);
+      // one acknowledgement for the whole batch (every earlier delivery on this channel is settled already): a quorum
+      // queue applies it as one command; many single acks just before the channel closes were seen to be lost
+      ch.ack(batch[batch.length - 1].msg, true);
+      for (const b of batch) {
+        if (b.move) {
+          r.moved++;
+          await o.moved?.(b.copy);
+        } else r.kept++;
+      }
     }
     await ch.close();
   } finally {
