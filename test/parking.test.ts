@@ -7,6 +7,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
+import pg from 'pg';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ROOT } from './helpers/harness.ts';
@@ -228,5 +229,19 @@ test.serial('bad replay requests get 4xx problem JSON and move nothing', async (
   t.is(unknown.status, 404);
   t.regex((await unknown.json()).detail, /packets/);
   t.is((await fetch(`${base}/api/parking`)).status, 401);
+  // a replay of the same queue already running (it holds the queue's advisory lock): 409
+  const c = new pg.Client({ connectionString: h.config.database.url });
+  await c.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query('SELECT pg_advisory_xact_lock(4711002, hashtext($1))', [`${h.config.broker.prefix}.packets.parked`]);
+    const busy = await replay('packets', { all: true });
+    t.is(busy.status, 409);
+    t.regex((await busy.json()).detail, /already running/);
+    t.is((await replay('payments', { reason: 'nothing matches this' })).status, 200, 'another queue is not blocked');
+  } finally {
+    await c.query('ROLLBACK');
+    await c.end();
+  }
   t.is((await fetch(`${base}/api/audit?limit=x`, { headers: auth() })).status, 400);
 });
