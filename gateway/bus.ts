@@ -4,9 +4,9 @@ import { z } from 'zod';
 import type { BusConfig } from '../config/schema.ts';
 import { openStore, type Store } from '../connectors/store/db.ts';
 import { storePayeeVersion, loadCurrentPayees } from '../connectors/store/payees.ts';
-import { Broker, type BusMessage, type Outcome } from '../connectors/amqp/broker.ts';
+import { Broker, type Outcome } from '../connectors/amqp/broker.ts';
 import { expandTiers, type RetryPolicy } from '../connectors/amqp/retry.ts';
-import { guarded, exhausted } from '../routes/delivery.ts';
+import { guarded, type GuardedMessage } from '../routes/delivery.ts';
 import { Parking } from '../routes/parking.ts';
 import { buildTopology } from '../connectors/amqp/topology.ts';
 import type { Logger } from '../connectors/log.ts';
@@ -130,12 +130,12 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   const sender = new Sender({
     store, client, log: log.child({ component: 'sender' }),
     informationSystemId: config.gis.informationSystemId, organizationId: config.gis.organizationId,
-    validate: (xml) => validate(xml, gisSchemas), exhausted: (m) => exhausted(policy, m), onSent: () => poller.wake(),
+    validate: (xml) => validate(xml, gisSchemas), onSent: () => poller.wake(),
   });
   const sweeper = new Sweeper({ store, log: log.child({ component: 'sweeper' }), publishPayment, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10) });
 
   // every retry and park is decided by the retry policy and recorded in PostgreSQL (routes/delivery.ts)
-  const guard = (route: 'payments' | 'packets', h: (m: BusMessage) => Promise<Outcome>) => {
+  const guard = (route: 'payments' | 'packets', h: (m: GuardedMessage) => Promise<Outcome>) => {
     const r = topology.routes[route];
     const retryQueues = expandTiers(r.retryQueues, policy);
     return { handler: guarded(h, { store, log: log.child({ component: 'delivery', route }), policy, queue: r.queue, parkedQueue: r.parkedQueue, route, retryQueues }), retryQueues };

@@ -21,8 +21,12 @@ export interface DeliveryGuardOptions {
  * PostgreSQL (`delivery_attempts`, `parked_messages`) before the broker moves the message. The broker then
  * publishes to the tier or the parked queue with the x-attempt / x-reason / x-history headers.
  */
-export function guarded(handler: (m: BusMessage) => Promise<Outcome>, o: DeliveryGuardOptions): (m: BusMessage) => Promise<Outcome> {
-  return async (m) => {
+export function guarded(handler: (m: GuardedMessage) => Promise<Outcome>, o: DeliveryGuardOptions): (m: BusMessage) => Promise<Outcome> {
+  return async (bm) => {
+    // decided once, before the handler runs, so that the handler (the sender parks its packet) and this guard agree
+    const now = Date.now();
+    const decision = nextRetry(o.policy, bm.attempt, retrySince(bm.headers, now), now);
+    const m: GuardedMessage = { ...bm, retryExhausted: decision.exhausted };
     let outcome: Outcome;
     try {
       outcome = await handler(m);
@@ -31,9 +35,8 @@ export function guarded(handler: (m: BusMessage) => Promise<Outcome>, o: Deliver
       outcome = { kind: 'retry', reason: (e as Error).message };
     }
     if (outcome.kind === 'ack') return outcome;
-    if (outcome.kind === 'retry') {
-      const d = nextRetry(o.policy, m.attempt, retrySince(m.headers, Date.now()), Date.now());
-      if (d.delayMs === undefined) outcome = { kind: 'park', reason: `retries exhausted after ${m.attempt} attempts: ${outcome.reason} [${d.exhausted}]` };
+    if (outcome.kind === 'retry' && decision.exhausted) {
+      outcome = { kind: 'park', reason: `retries exhausted after ${m.attempt} attempts: ${outcome.reason} [${decision.exhausted}]` };
     }
     try {
       await record(o, m, outcome);
@@ -45,9 +48,10 @@ export function guarded(handler: (m: BusMessage) => Promise<Outcome>, o: Deliver
   };
 }
 
-/** undefined when a transient failure of this delivery will be retried; else why it will be parked. */
-export function exhausted(policy: RetryPolicy, m: BusMessage): string | undefined {
-  return nextRetry(policy, m.attempt, retrySince(m.headers, Date.now()), Date.now()).exhausted;
+/** A delivery as a guarded handler sees it. */
+export interface GuardedMessage extends BusMessage {
+  /** set when a transient failure of this delivery will not be retried: why (tiers exhausted, end of life) */
+  retryExhausted?: string;
 }
 
 export function bodyIds(body: unknown): { packetId: number | null; paymentId: number | null } {

@@ -1,7 +1,8 @@
 import { v1 as uuidv1 } from 'uuid';
 import type { Store } from '../connectors/store/db.ts';
 import type { Logger } from '../connectors/log.ts';
-import { ack, type BusMessage, type Outcome } from '../connectors/amqp/broker.ts';
+import { ack, type Outcome } from '../connectors/amqp/broker.ts';
+import type { GuardedMessage } from './delivery.ts';
 import type { SmevClient } from '../connectors/smev3/client.ts';
 import { buildNotificationPacket, NotificationPacketError, type NotificationItem } from '../transformers/gis/notification.ts';
 import { faultDisposition } from '../transformers/smev/faults.ts';
@@ -14,8 +15,6 @@ export interface SenderDeps {
   organizationId: string;
   /** validates the ГИС document against our XSD before it is signed */
   validate: (xml: string) => Promise<{ valid: boolean; errors: { message: string; line?: number }[] }>;
-  /** undefined when a transient failure of this delivery will be retried; else why not (the retry policy) */
-  exhausted: (m: BusMessage) => string | undefined;
   onSent: () => void;
 }
 
@@ -30,11 +29,12 @@ export class Sender {
   sent = 0;
   constructor(private d: SenderDeps) {}
 
-  handle = async (m: BusMessage): Promise<Outcome> => {
+  /** `m.retryExhausted` (set by routes/delivery.ts from the retry policy): a transient failure now parks the packet */
+  handle = async (m: GuardedMessage): Promise<Outcome> => {
     const packetId = Number((m.body as { packetId?: unknown })?.packetId);
     if (!Number.isSafeInteger(packetId)) return { kind: 'park', reason: 'body has no valid packetId' };
     const outcome = await this.send(packetId);
-    const why = outcome.kind === 'retry' ? this.d.exhausted(m) : undefined;
+    const why = outcome.kind === 'retry' ? m.retryExhausted : undefined;
     if (outcome.kind === 'retry' && why) {
       const reason = `retries exhausted after ${m.attempt} attempts: ${outcome.reason} [${why}]`;
       await this.park(packetId, reason);
