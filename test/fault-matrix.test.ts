@@ -84,8 +84,9 @@ test.serial('a permanent fault (AccessDenied) parks the packet with the reason; 
   const pk = await waitFor(async () => { const x = await packetOf(op); return x.status === 'PARKED' ? x : undefined; }, 20_000, 'parked');
   t.regex(pk.last_error!, /AccessDenied/);
   t.is((await payment(op)).status, 'PACKED');
-  const parked = (await h.bus.broker.queueDepths())[`${h.config.broker.prefix}.packets.parked`];
-  t.true(parked.messages >= 1);
+  // the packet row says PARKED before the broker has moved the message (after the attempt is recorded): wait for it
+  const parked = await waitFor(async () => (await h.bus.broker.queueDepths())[`${h.config.broker.prefix}.packets.parked`].messages, 20_000, 'parked message');
+  t.true(parked >= 1);
 });
 
 test.serial('retries exhausted: parked with the attempt count', async (t) => {
