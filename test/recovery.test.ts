@@ -55,3 +55,19 @@ test.serial('a closed consumer channel and a closed publish channel are opened a
   t.is(b.reconnects, before, 'the connection itself was not lost');
   t.true(b.consumers.every((c) => !!c.channel));
 });
+
+// chaos scenario kill9-mid-batch: after a crash, a packet rebuilt or retried before (attempts > 0) and left BUILT
+// without its message was never announced again; fresh left-overs waited for the 60 s stale time
+test.serial('start-up sweep announces every BUILT packet at once; the periodic sweep only untried stale ones', async (t) => {
+  const { Sweeper } = await import('../routes/sweeper.ts');
+  const { v1 } = await import('uuid');
+  const [pk] = await h.bus.store.query<{ id: number }>(
+    `INSERT INTO packets (message_id, status, form, schema_version, items, attempts) VALUES ($1, 'BUILT', 'full', 'payments-1.0.0', 0, 1) RETURNING id`, [v1()]);
+  const announced: number[] = [];
+  const sweeper = new Sweeper({ store: h.bus.store, log: h.log, staleMs: 60_000, publishPayment: async () => {}, publishPacket: async (id) => { announced.push(id); } });
+  await sweeper.sweep(0);
+  t.false(announced.includes(pk!.id), 'a tried packet is left to its retry tier while running');
+  await sweeper.sweep(0, true);
+  t.true(announced.includes(pk!.id), 'announced at start-up');
+  await h.bus.store.query(`UPDATE packets SET status = 'PARKED' WHERE id = $1`, [pk!.id]);
+});

@@ -82,7 +82,7 @@ export class ChaosEnv {
       GKH_INBOX_PATH: this.inbox, GKH_INBOX_PROCESSING: this.processing, GKH_INBOX_ARCHIVE: this.archive, GKH_INBOX_QUARANTINE: this.quarantine,
       GKH_INBOX_STABLE_MS: '400',
       GKH_BATCH_MAX_ITEMS: String(this.o.batchMaxItems ?? 100),
-      GKH_BATCH_MAX_WAIT_MS: '300',
+      GKH_BATCH_MAX_WAIT_MS: '1500',
       GKH_SMEV_ENDPOINT: `http://127.0.0.1:${this.sim.port}/smev`,
       GKH_SMEV_KEY: k('bank.key.pem'), GKH_SMEV_CERT: k('bank.cert.pem'), GKH_SMEV_TRUST: k('smev.cert.pem'),
       GKH_SMEV_PROVIDER: PROVIDER,

@@ -68,7 +68,7 @@ const scenarios: Scenario[] = [
     name: 'kill9-mid-file', what: 'kill -9 while a file is being taken in (claimed in processing/, not committed)',
     env: { batchMaxItems: 100 },
     async run(c) {
-      c.drop('big.csv', 800);
+      c.drop('big.csv', 400);
       await until('the file to be claimed', () => readdirSync(c.env.processing).length > 0, 30_000, 5);
       await c.env.kill9();
       c.note.push(`killed with ${await count(c, 'SELECT count(*)::int AS n FROM payments')} payments stored`);
@@ -77,8 +77,9 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'kill9-mid-batch', what: 'kill -9 while packets are being built and announced',
+    env: { batchMaxItems: 50 },
     async run(c) {
-      c.drop('batch.csv', 400);
+      c.drop('batch.csv', 250);
       await until('the first packet', async () => (await count(c, 'SELECT count(*)::int AS n FROM packets')) > 0, 30_000, 5);
       await c.env.kill9();
       c.note.push(`killed after ${await count(c, 'SELECT count(*)::int AS n FROM packets')} packet(s)`);
@@ -100,7 +101,7 @@ const scenarios: Scenario[] = [
   {
     name: 'sigterm-drain', what: 'SIGTERM mid-flow: the bus drains, exits 0, and the next start finishes the work',
     async run(c) {
-      c.drop('drain.csv', 200);
+      c.drop('drain.csv', 150);
       await until('the first packet', async () => (await count(c, 'SELECT count(*)::int AS n FROM packets')) > 0, 30_000, 5);
       const code = await c.env.sigterm();
       if (code !== 0) throw new Error(`bus exited ${code} after SIGTERM`);
@@ -110,11 +111,11 @@ const scenarios: Scenario[] = [
   {
     name: 'broker-connections-closed', what: 'the broker closes the bus\'s connections mid-flow (twice): reconnect, re-declare, resume, republish',
     async run(c) {
-      c.drop('conn-1.csv', 200);
+      c.drop('conn-1.csv', 100);
       await until('payments stored', async () => (await count(c, 'SELECT count(*)::int AS n FROM payments')) > 0, 30_000);
       await sleep(200);
       let n = closeBrokerConnections(c.env.prefix);
-      c.drop('conn-2.csv', 100);
+      c.drop('conn-2.csv', 50);
       await until('a packet sent', async () => (await count(c, `SELECT count(*)::int AS n FROM packets WHERE status <> 'BUILT'`)) > 0, 30_000);
       n += closeBrokerConnections(c.env.prefix);
       c.note.push(`${n} connection(s) closed`);
@@ -124,7 +125,7 @@ const scenarios: Scenario[] = [
   {
     name: 'broker-restart', restart: true, what: 'RabbitMQ application stopped for 5 s and started again mid-flow',
     async run(c) {
-      c.drop('mq-1.csv', 200);
+      c.drop('mq-1.csv', 100);
       await until('payments stored', async () => (await count(c, 'SELECT count(*)::int AS n FROM payments')) > 0, 30_000);
       sh('rabbitmqctl', ['-q', 'stop_app']);
       try {
@@ -139,11 +140,11 @@ const scenarios: Scenario[] = [
   {
     name: 'db-backends-terminated', what: 'every PostgreSQL backend of the bus terminated, three times mid-flow',
     async run(c) {
-      c.drop('pg-1.csv', 300);
+      c.drop('pg-1.csv', 150);
       let killed = 0;
       for (let i = 0; i < 3; i++) {
         await sleep(i === 0 ? 700 : 1200);
-        if (i === 1) c.drop('pg-2.csv', 60);
+        if (i === 1) c.drop('pg-2.csv', 30);
         const r = await c.env.query<{ n: number }>(
           `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'gkh-bus' AND pid <> pg_backend_pid()`,
           [c.env.dbName]);
@@ -156,7 +157,7 @@ const scenarios: Scenario[] = [
   {
     name: 'db-restart', restart: true, what: 'PostgreSQL restarted mid-flow',
     async run(c) {
-      c.drop('pgr-1.csv', 300);
+      c.drop('pgr-1.csv', 150);
       await until('payments stored', async () => (await count(c, 'SELECT count(*)::int AS n FROM payments')) > 0, 30_000);
       sh('pg_ctlcluster', ['--skip-systemctl-redirect', pgCluster(), 'main', 'restart']);
       c.drop('pgr-2.csv', 40);
@@ -165,7 +166,7 @@ const scenarios: Scenario[] = [
   {
     name: 'smev-down', what: 'the SMEV endpoint is down for 6 s (connection refused) while packets are sent',
     async run(c) {
-      c.drop('down.csv', 100);
+      c.drop('down.csv', 60);
       await until('a packet built', async () => (await count(c, 'SELECT count(*)::int AS n FROM packets')) > 0, 30_000, 5);
       await c.env.sim.stop();
       await sleep(6000);
@@ -268,7 +269,7 @@ async function runScenario(s: Scenario): Promise<{ ok: boolean; lost: number; du
     if (s.startBus !== false) await env.startBus();
     await s.run(ctx);
     try {
-      await until('the bus to settle', async () => !env.bus && env.starts > 0 ? true : settled(env, inputs), 120_000, 500);
+      await until('the bus to settle', async () => !env.bus && env.starts > 0 ? true : settled(env, inputs), 180_000, 500);
     } catch { /* the checker says what is missing */ }
     if (!env.bus) error = `bus is not running (exit ${await env.busExit}); see ${env.logFile}`;
   } catch (e) {
