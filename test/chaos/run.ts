@@ -183,9 +183,9 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'smev-timeout', what: 'SMEV takes longer than smev.timeoutMs (it still takes the message): retried, MessageIsAlreadySent',
-    env: { smevTimeoutMs: 1500 },
+    env: { smevTimeoutMs: 6000 },
     async run(c) {
-      c.env.sim.inject({ operation: 'SendRequest', http: { delayMs: 2500 }, times: 2 });
+      c.env.sim.inject({ operation: 'SendRequest', http: { delayMs: 9000 }, times: 2 });
       c.drop('slow-smev.csv', 40);
     },
   },
