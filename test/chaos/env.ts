@@ -78,6 +78,8 @@ export class ChaosEnv {
       GKH_BROKER_URL: BROKER_URL,
       GKH_BROKER_PREFIX: this.prefix,
       GKH_BROKER_RETRY_DELAYS: RETRY_DELAYS.join(','),
+      // the last tier repeats until 60 s after the first failure, then the message is parked
+      GKH_BROKER_RETRY_UNTIL: '60s',
       GKH_BROKER_DELIVERY_LIMIT: '5',
       GKH_INBOX_PATH: this.inbox, GKH_INBOX_PROCESSING: this.processing, GKH_INBOX_ARCHIVE: this.archive, GKH_INBOX_QUARANTINE: this.quarantine,
       GKH_INBOX_STABLE_MS: '400',
