@@ -145,7 +145,9 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   await broker.consume(topology.routes.payments.queue, payments.handler, { prefetch: Math.max(config.broker.prefetch, config.batch.maxItems * 2), retryQueues: payments.retryQueues });
   await broker.consume(topology.routes.packets.queue, packets.handler, { prefetch: 4, retryQueues: packets.retryQueues });
   poller.start();
-  await sweeper.sweep();
+  // at start-up everything still REPORTABLE or BUILT-and-never-sent was left by a previous run (a crash
+  // between a commit and its publish): announce it now, not after staleMs (the consumers are idempotent)
+  await sweeper.sweep(0, true);
   sweeper.start(30_000);
 
   let inbox: Inbox | undefined;

@@ -42,7 +42,9 @@ Runs every role of the bus: inbox watcher, intake, batcher, SMEV sender and poll
 Environment: GKH_<PATH> overrides a setting, e.g. GKH_DATABASE_URL, GKH_SMEV_ENDPOINT, GKH_ADMIN_TOKEN.
 When the configured key files are the development defaults under var/keys and do not exist yet,
 test keys are generated there (never do that in production: configure the bank's real key).
-SIGTERM or SIGINT: stop taking new work, finish in-flight work, exit.`,
+SIGTERM or SIGINT: stop taking new work, finish in-flight work, exit 0. A second signal, or a drain
+longer than 120 s, exits 1 at once (unsettled messages are redelivered after the restart).
+An unhandled error is logged and the process exits 70, so that a supervisor restarts it.`,
   sim: `Usage: gkh-bus sim [options]
 
 Runs the SMEV 3 + ГИС ЖКХ simulator over HTTP (POST SOAP to any path; GET /sim/state for its state).
@@ -146,8 +148,17 @@ async function start(argv: string[]): Promise<number> {
     const made = ensureTestKeys(DEFAULT_KEYS);
     if (made.length) log.warn('generated TEST keys for development; configure the bank\'s real key and certificate for production', { dir: DEFAULT_KEYS, parties: made });
   }
+  // An error nobody handled means the process is in an unknown state: log it as JSON and exit 70 rather
+  // than run on half-broken or hang silently. Nothing is lost by exiting: every step is committed before it
+  // is acknowledged, and a restart (systemd, Docker restart policy) resumes the work (see "Guaranteed delivery").
+  const fatal = (kind: string) => (e: unknown) => {
+    log.error(`${kind}: exiting so that the supervisor restarts the bus`, { err: e instanceof Error ? e : new Error(String(e)) });
+    process.exit(70);
+  };
+  process.on('unhandledRejection', fatal('unhandled promise rejection'));
+  process.on('uncaughtException', fatal('uncaught exception'));
   const bus = await startBus(config, { log });
-  log.info('gkh-bus started', { config: file, admin: bus.adminPort });
+  log.info('gkh-bus started', { config: file, admin: bus.adminPort, pid: process.pid });
   await new Promise<void>((resolveStop) => {
     const onSignal = (sig: string) => {
       log.info('signal received', { signal: sig });
@@ -156,9 +167,20 @@ async function start(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
   });
+  // a second signal, or a drain that takes longer than STOP_TIMEOUT_MS, ends the process at once (exit 1);
+  // what was not settled is redelivered after the restart
+  const force = (why: string) => {
+    log.error(`${why}: exiting without finishing the drain`);
+    process.exit(1);
+  };
+  process.once('SIGTERM', () => force('second SIGTERM'));
+  process.once('SIGINT', () => force('second SIGINT'));
+  setTimeout(() => force(`drain not finished within ${STOP_TIMEOUT_MS / 1000} s`), STOP_TIMEOUT_MS).unref();
   await bus.stop();
   return 0;
 }
+
+const STOP_TIMEOUT_MS = 120_000;
 
 /** a non-negative whole number of milliseconds, or a usage error naming the option */
 function msOption(name: string, v: string): number {

@@ -140,8 +140,11 @@ export class Sender {
   private async markSent(packetId: number, note: string): Promise<void> {
     const { store } = this.d;
     await store.transaction(async (tx) => {
+      // only a packet not answered yet becomes SENT: after "MessageIsAlreadySent" the poller may already have
+      // applied ГИС's answer (RESPONDED) from the first, lost-reply attempt; that must not be undone
       await store.query(
-        `UPDATE packets SET status = 'SENT', attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1`, [packetId], tx);
+        `UPDATE packets SET status = 'SENT', attempts = attempts + 1, sent_at = now(), last_error = NULL
+         WHERE id = $1 AND status IN ('BUILT', 'PARKED')`, [packetId], tx);
       await store.query(
         `WITH u AS (UPDATE payments SET status = 'SENT', updated_at = now() WHERE packet_id = $1 AND status = 'PACKED' RETURNING id)
          INSERT INTO payment_events (payment_id, status, detail) SELECT id, 'SENT', jsonb_build_object('packetId', $1::bigint, 'note', $2::text) FROM u`,

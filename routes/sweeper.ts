@@ -32,12 +32,18 @@ export class Sweeper {
     await this.busy;
   }
 
-  sweep(staleMs = this.d.staleMs): Promise<void> {
-    this.busy ??= this.run(staleMs).finally(() => (this.busy = undefined));
+  /**
+   * `startup`: also BUILT packets that were tried before (attempts > 0). While the bus runs, their message
+   * waits in a retry tier; after a restart it may have been lost with a publish that never happened (e.g. the
+   * poller's rebuild after EXP001000). Announcing one twice is harmless: the sender acts only on BUILT packets,
+   * and the same MessageID sent twice is `MessageIsAlreadySent`.
+   */
+  sweep(staleMs = this.d.staleMs, startup = false): Promise<void> {
+    this.busy ??= this.run(staleMs, startup).finally(() => (this.busy = undefined));
     return this.busy;
   }
 
-  private async run(staleMs: number): Promise<void> {
+  private async run(staleMs: number, startup: boolean): Promise<void> {
     const { store, log } = this.d;
     try {
       const payments = await store.query<{ id: number }>(
@@ -45,8 +51,8 @@ export class Sweeper {
         [staleMs]);
       for (const p of payments) await this.d.publishPayment(p.id);
       const packets = await store.query<{ id: number; message_id: string }>(
-        `SELECT id, message_id FROM packets WHERE status = 'BUILT' AND attempts = 0 AND created_at < now() - make_interval(secs => $1::double precision / 1000)`,
-        [staleMs]);
+        `SELECT id, message_id FROM packets WHERE status = 'BUILT' AND (attempts = 0 OR $2) AND created_at < now() - make_interval(secs => $1::double precision / 1000)`,
+        [staleMs, startup]);
       for (const p of packets) await this.d.publishPacket(p.id, p.message_id);
       if (payments.length || packets.length) {
         // touch them so that the next sweep waits another staleMs

@@ -109,6 +109,11 @@ export class SmevSimulator {
   private rogue?: Signer;
   private timers = new Set<NodeJS.Timeout>();
   readonly stats = { calls: 0, faults: 0, sendRequests: 0, responsesQueued: 0, acks: 0 };
+  /**
+   * Called when SMEV has taken a SendRequest (the MessageID is recorded, ГИС will answer it), before the
+   * reply is written: the chaos suite kills the bus here to crash it "after SendRequest, before its commit".
+   */
+  onSendRequestTaken?: (messageId: string) => void;
   port = 0;
 
   constructor(private o: SimulatorOptions) {
@@ -127,7 +132,8 @@ export class SmevSimulator {
     this.server = createServer((req, res) => void this.onRequest(req, res));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.o.port ?? 7575, this.o.host ?? '127.0.0.1', () => resolve());
+      // a restarted simulator (stop(), then start()) listens on the port it had, so clients find it again
+      this.server!.listen(this.port || (this.o.port ?? 7575), this.o.host ?? '127.0.0.1', () => resolve());
     });
     this.port = (this.server!.address() as { port: number }).port;
     return this.port;
@@ -301,6 +307,7 @@ export class SmevSimulator {
     }
     sent.add(id);
     this.stats.sendRequests++;
+    this.onSendRequestTaken?.(id);
     const reply = this.signed(buildSendRequestResponse({ version: p.version, messageId: id, sender: mnemonic, recipient: 'GISGKH', sendingTimestamp: new Date() }));
     // ГИС works asynchronously: validation and the answer come later through the response queue
     const after = () => {

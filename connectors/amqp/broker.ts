@@ -47,6 +47,7 @@ export class Broker {
   private consumers: ConsumerReg[] = [];
   private closing = false;
   private connecting?: Promise<void>;
+  private reopening?: Promise<void>;
   connected = false;
   reconnects = 0;
 
@@ -79,14 +80,12 @@ export class Broker {
   private async connect(): Promise<void> {
     const u = new URL(this.url);
     if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', '30');
-    const conn = await amqp.connect(u.toString(), { clientProperties: { connection_name: 'gkh-bus' } });
+    const conn = await amqp.connect(u.toString(), { clientProperties: { connection_name: `gkh-bus ${this.topology.prefix}` } });
     conn.on('error', (e) => this.log.warn('broker connection error', { err: e }));
     conn.on('close', () => this.onClose(conn));
     try {
       await declare(conn, this.topology);
-      const pub = await conn.createConfirmChannel();
-      pub.on('error', (e) => this.log.warn('publish channel error', { err: e }));
-      pub.on('return', (m) => this.log.error('message returned as unroutable', { exchange: m.fields.exchange, key: m.fields.routingKey }));
+      const pub = await this.openPublisher(conn);
       this.conn = conn;
       this.pub = pub;
       this.connected = true;
@@ -95,6 +94,32 @@ export class Broker {
       await conn.close().catch(() => {});
       throw e;
     }
+  }
+
+  /**
+   * The confirm channel for publishing. A channel-level error (the connection stays up) closes only the
+   * channel: a new one is opened, and publishes wait for it; unconfirmed publishes fail and are sent again.
+   */
+  private async openPublisher(conn: ChannelModel): Promise<ConfirmChannel> {
+    const pub = await conn.createConfirmChannel();
+    pub.on('error', (e) => this.log.warn('publish channel error', { err: e }));
+    pub.on('return', (m) => this.log.error('message returned as unroutable', { exchange: m.fields.exchange, key: m.fields.routingKey }));
+    pub.on('close', () => {
+      if (this.pub !== pub) return;
+      this.pub = undefined;
+      if (!this.closing && this.conn === conn) {
+        this.log.warn('publish channel closed; opening another');
+        this.reopenPublisher(conn);
+      }
+    });
+    return pub;
+  }
+
+  private reopenPublisher(conn: ChannelModel): void {
+    this.reopening ??= this.openPublisher(conn)
+      .then((p) => { if (this.conn === conn && !this.closing) this.pub = p; else void p.close().catch(() => {}); })
+      .catch((e) => this.log.warn('could not open a publish channel', { err: e }))
+      .finally(() => (this.reopening = undefined));
   }
 
   private onClose(conn: ChannelModel): void {
@@ -114,7 +139,8 @@ export class Broker {
       if (!ch) {
         if (this.closing) throw new Error('broker is closing');
         if (attempt > 600) throw new Error('broker unavailable');
-        await (this.connecting ?? sleep(100));
+        if (this.conn && !this.connecting && !this.reopening) this.reopenPublisher(this.conn);
+        await (this.connecting ?? this.reopening ?? sleep(100));
         await sleep(50);
         continue;
       }
@@ -155,13 +181,22 @@ export class Broker {
   }
 
   private async startConsumer(reg: ConsumerReg): Promise<void> {
-    const ch = await this.conn!.createChannel();
+    const conn = this.conn!;
+    const ch = await conn.createChannel();
     ch.on('error', (e) => this.log.warn('consumer channel error', { queue: reg.queue, err: e }));
+    // a channel-level error (e.g. an ack the broker refuses) or a cancel by the broker closes only this
+    // channel: consume again on a new one while the connection lives (a connection loss is onClose's job)
+    ch.on('close', () => {
+      if (reg.channel !== ch) return;
+      reg.channel = undefined;
+      if (!this.closing && this.conn === conn) this.resumeConsumer(reg, conn);
+    });
     await ch.prefetch(reg.prefetch);
     reg.channel = ch;
     const r = await ch.consume(reg.queue, (msg) => {
       if (!msg) {
-        this.log.warn('consumer cancelled by the broker', { queue: reg.queue });
+        this.log.warn('consumer cancelled by the broker; consuming again', { queue: reg.queue });
+        void ch.close().catch(() => {});
         return;
       }
       const p = this.handle(reg, ch, msg);
@@ -169,6 +204,17 @@ export class Broker {
       void p.finally(() => reg.inFlight.delete(p));
     }, { noAck: false });
     reg.tag = r.consumerTag;
+  }
+
+  private resumeConsumer(reg: ConsumerReg, conn: ChannelModel, delayMs = 500): void {
+    this.log.warn('consumer channel closed; consuming again', { queue: reg.queue, delayMs });
+    setTimeout(() => {
+      if (this.closing || this.conn !== conn || reg.channel) return;
+      this.startConsumer(reg).catch((e) => {
+        this.log.warn('could not resume consumer', { queue: reg.queue, err: e });
+        this.resumeConsumer(reg, conn, Math.min(delayMs * 2, 15_000));
+      });
+    }, delayMs).unref();
   }
 
   private async handle(reg: ConsumerReg, ch: Channel, msg: ConsumeMessage): Promise<void> {
