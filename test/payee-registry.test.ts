@@ -1,0 +1,144 @@
+import test from 'ava';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import iconv from 'iconv-lite';
+import { startHarness, waitFor, type Harness } from './helpers/harness.ts';
+import { parsePayeesCsv } from '../transformers/classify/payees.ts';
+
+let h: Harness;
+let base: string;
+const ORGS = 100;
+test.before(async () => {
+  h = await startHarness('registry', { 'payees.refresh.pageSize': 40, 'payees.outbox': '/tmp/placeholder' }, { startBus: false, sim: { registry: { organizations: ORGS, seed: 7 } } });
+  const { startBus } = await import('../gateway/bus.ts');
+  h.config.payees.outbox = join(h.dir, 'abs-outbox');
+  h.bus = await startBus(h.config, { log: h.log });
+  base = `http://127.0.0.1:${h.bus.adminPort}`;
+});
+test.after.always(async () => { await h?.bus?.stop(); await h?.close(); });
+const auth = () => ({ authorization: `Bearer ${h.config.admin.token}` });
+const get = async (path: string) => {
+  const r = await fetch(`${base}${path}`, { headers: auth() });
+  return { status: r.status, type: r.headers.get('content-type'), body: r.headers.get('content-type')?.includes('json') ? await r.json() : Buffer.from(await r.arrayBuffer()) };
+};
+type Refresh = { id: number; status: string; error: string | null; versionId: number | null; pages: number; records: number };
+async function refreshAndWait(): Promise<Refresh> {
+  const r = await fetch(`${base}/api/v1/payees/refresh`, { method: 'POST', headers: auth() });
+  if (r.status !== 202) throw new Error(`refresh answered ${r.status}: ${await r.text()}`);
+  const { id } = await r.json();
+  return waitFor(async () => {
+    const x = (await get(`/api/v1/payees/refreshes/${id}`)).body as Refresh;
+    return x.status !== 'running' ? x : undefined;
+  }, 30_000, `refresh ${id}`);
+}
+type Rec = { bic: string; account: string; guid: string; bankName: string; updatedAt: string };
+const keyed = (items: Rec[]) => new Map(items.map((r) => [`${r.bic}/${r.account}`, r]));
+
+test.serial('on-demand refresh through SMEV: all pages, a new current version with its diff, the АБС outbox file', async (t) => {
+  const before = (await get('/api/v1/payees')).body;
+  t.is(before.version.records, 8); // examples/payees.csv, loaded at start
+  const r = await refreshAndWait();
+  t.is(r.status, 'done', r.error ?? '');
+  const expectedReqs = h.sim.registry.keys().size;
+  t.is(r.pages, Math.ceil((ORGS + 8) / 40));
+  t.is(r.records, expectedReqs);
+  const versions = (await get('/api/v1/payees/versions')).body as { id: number; records: number; added: number; changed: number; removed: number; previousId: number; current: boolean }[];
+  const v = versions[0]!;
+  t.true(v.current);
+  t.is(v.previousId, before.version.id);
+  t.is(v.records, expectedReqs);
+  t.deepEqual([v.added, v.changed, v.removed], [expectedReqs - 8, 0, 0]); // the 8 sample payees are part of the ГИС registry, unchanged
+  t.is(h.bus.payees().versionId, v.id, 'new payments are classified against the new version');
+  // the previous version stays readable
+  const old = (await get(`/api/v1/payees?version=${before.version.id}`)).body;
+  t.is(old.total, 8);
+  // the outbox file: complete, windows-1251, loadable again, no temporary file left behind
+  const dir = h.config.payees.outbox!;
+  await waitFor(async () => existsSync(join(dir, `payees_v${v.id}.csv`)), 5000, 'outbox file');
+  t.deepEqual(readdirSync(dir), [`payees_v${v.id}.csv`]);
+  const bytes = readFileSync(join(dir, `payees_v${v.id}.csv`));
+  t.true(iconv.decode(bytes, 'win1251').startsWith('ОГРН;ИНН;КПП;'));
+  const back = parsePayeesCsv(bytes, 'outbox.csv');
+  t.deepEqual(back.rejected, []);
+  t.is(back.records.length, expectedReqs);
+});
+
+test.serial('a second refresh sees ГИС changes: added, changed and removed are recorded exactly', async (t) => {
+  const prev = (await get('/api/v1/payees?limit=1000')).body;
+  const r = await refreshAndWait();
+  t.is(r.status, 'done', r.error ?? '');
+  const cur = (await get('/api/v1/payees?limit=1000')).body;
+  t.is(cur.version.previousId, prev.version.id);
+  const a = keyed(prev.items), b = keyed(cur.items);
+  const added = [...b.keys()].filter((k) => !a.has(k)).sort();
+  const removed = [...a.keys()].filter((k) => !b.has(k)).sort();
+  const changed = [...b.keys()].filter((k) => a.has(k) && JSON.stringify(a.get(k)) !== JSON.stringify(b.get(k))).sort();
+  t.true(added.length > 0 && removed.length > 0 && changed.length > 0);
+  t.deepEqual([cur.version.added, cur.version.changed, cur.version.removed], [added.length, changed.length, removed.length]);
+  const diff = (await get(`/api/v1/payees/versions/${cur.version.id}/changes`)).body as { change: string; bic: string; account: string }[];
+  const of = (c: string) => diff.filter((x) => x.change === c).map((x) => `${x.bic}/${x.account}`).sort();
+  t.deepEqual(of('added'), added);
+  t.deepEqual(of('removed'), removed);
+  t.deepEqual(of('changed'), changed);
+});
+
+test.serial('a failed page never replaces the current version; the attempt is recorded', async (t) => {
+  const cur = (await get('/api/v1/payees')).body;
+  h.sim.registry.failPage(3);
+  const r = await refreshAndWait();
+  t.is(r.status, 'failed');
+  t.regex(r.error ?? '', /page 3: ГИС answered EXP001000/);
+  t.is(r.versionId, null);
+  const after = (await get('/api/v1/payees')).body;
+  t.is(after.version.id, cur.version.id);
+  t.is(h.bus.payees().versionId, cur.version.id);
+  const detail = (await get(`/api/v1/payees/refreshes/${r.id}`)).body as { pageRequests: { page: number; status: string }[] };
+  t.deepEqual(detail.pageRequests.map((p) => p.status), ['received', 'received', 'failed']);
+});
+
+test.serial('one refresh at a time; a scheduled slot runs once whatever the number of instances; a refresh after a failure works', async (t) => {
+  const slot = new Date(Date.UTC(2030, 0, 1, 3, 0));
+  const a = await h.bus.registry.refresh('schedule', slot);
+  t.is(a.status, 'started');
+  const busy = await fetch(`${base}/api/v1/payees/refresh`, { method: 'POST', headers: auth() });
+  t.is(busy.status, 409);
+  t.is(busy.headers.get('content-type'), 'application/problem+json');
+  const done = await waitFor(async () => {
+    const x = (await get(`/api/v1/payees/refreshes/${(a as { refreshId: number }).refreshId}`)).body as Refresh;
+    return x.status !== 'running' ? x : undefined;
+  }, 30_000, 'refresh end');
+  t.is(done.status, 'done', done.error ?? '');
+  const b = await h.bus.registry.refresh('schedule', slot);
+  t.is(b.status, 'skipped');
+});
+
+test.serial('GET /api/v1/payees filters and pages; payees.csv in UTF-8 or windows-1251; bad filters are 400 problems', async (t) => {
+  const all = (await get('/api/v1/payees?limit=1000')).body as { total: number; items: (Rec & { inn: string; capitalRepair: boolean })[] };
+  const one = all.items.find((x) => x.capitalRepair)!;
+  const byInn = (await get(`/api/v1/payees?inn=${one.inn}`)).body;
+  t.true(byInn.items.length >= 1);
+  t.true(byInn.items.every((x: { inn: string }) => x.inn === one.inn));
+  const exact = (await get(`/api/v1/payees?bic=${one.bic}&account=${one.account}`)).body;
+  t.is(exact.total, 1);
+  const cap = (await get('/api/v1/payees?capitalRepair=true&limit=1000')).body;
+  t.is(cap.total, all.items.filter((x) => x.capitalRepair).length);
+  const since = [...all.items].sort((x, y) => Date.parse(y.updatedAt) - Date.parse(x.updatedAt))[4]!.updatedAt;
+  const recent = (await get(`/api/v1/payees?updatedSince=${encodeURIComponent(since)}&limit=1000`)).body;
+  t.is(recent.total, all.items.filter((x) => Date.parse(x.updatedAt) >= Date.parse(since)).length);
+  const page2 = (await get('/api/v1/payees?limit=10&offset=10')).body;
+  t.deepEqual(page2.items.map((x: Rec) => x.guid), all.items.slice(10, 20).map((x) => x.guid));
+  const utf = await get('/api/v1/payees.csv?encoding=utf-8');
+  t.is(utf.type, 'text/csv; charset=utf-8');
+  t.is(parsePayeesCsv(utf.body as Buffer, 'x.csv').records.length, all.total);
+  const cp = await get(`/api/v1/payees.csv?encoding=windows-1251&inn=${one.inn}`);
+  t.is(cp.type, 'text/csv; charset=windows-1251');
+  t.true(iconv.decode(cp.body as Buffer, 'win1251').includes(one.account));
+  t.is(parsePayeesCsv(cp.body as Buffer, 'x.csv').records.length, byInn.total);
+  for (const bad of ['inn=123', 'bic=44525225', 'capitalRepair=yes', 'updatedSince=yesterday', 'limit=0', 'limit=5000']) {
+    const r = await get(`/api/v1/payees?${bad}`);
+    t.is(r.status, 400, bad);
+    t.is(r.type, 'application/problem+json');
+  }
+  t.is((await get('/api/v1/payees.csv?encoding=koi8-r')).status, 400);
+  t.is((await get('/api/v1/payees?version=999999')).status, 404);
+});
