@@ -54,8 +54,10 @@ export class RegistryRefresher {
     const r = await store.transaction(async (tx): Promise<RefreshStart> => {
       await store.query('SELECT pg_advisory_xact_lock($1)', [REGISTRY_LOCK], tx);
       await store.query(
-        `UPDATE payee_refreshes SET status = 'failed', finished_at = now(), error = 'timed out after ' || $1::text || ' ms: no new version'
-         WHERE status = 'running' AND started_at < now() - ($1::text || ' milliseconds')::interval`, [String(this.d.timeoutMs)], tx);
+        `WITH f AS (UPDATE payee_refreshes SET status = 'failed', finished_at = now(), error = 'timed out after ' || $1::text || ' ms: no new version'
+           WHERE status = 'running' AND started_at < now() - ($1::text || ' milliseconds')::interval RETURNING id)
+         UPDATE payee_refresh_pages SET status = 'failed', error = 'refresh timed out' WHERE refresh_id IN (SELECT id FROM f) AND status IN ('sending', 'sent')`,
+        [String(this.d.timeoutMs)], tx);
       const [running] = await store.query<{ id: number }>(`SELECT id FROM payee_refreshes WHERE status = 'running'`, [], tx);
       if (running) return { status: 'busy', refreshId: running.id };
       if (slot) {
@@ -104,6 +106,8 @@ export class RegistryRefresher {
 
   private async fail(refreshId: number, error: string, tx?: Transaction): Promise<void> {
     await this.d.store.query(`UPDATE payee_refreshes SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1 AND status = 'running'`, [refreshId, error], tx);
+    // a page still waiting for its answer is not waited for any more (its late answer is acknowledged and ignored)
+    await this.d.store.query(`UPDATE payee_refresh_pages SET status = 'failed', error = coalesce(error, 'refresh failed') WHERE refresh_id = $1 AND status IN ('sending', 'sent')`, [refreshId], tx);
     this.d.log.error('payee registry refresh failed: the current version stays', { refreshId, error });
   }
 

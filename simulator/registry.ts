@@ -84,6 +84,7 @@ export class SimRegistry {
   private readonly exports = new Map<string, { orgs: Org[]; requisites: number; generation: number }>();
   /** ГИС-level answers for the next registry pages, e.g. a failure on page 2 */
   private failures: { page: number; code: string; description: string; times: number }[] = [];
+  private truncations: { page: number; times: number }[] = [];
   readonly stats = { exports: 0, pages: 0 };
 
   constructor(private o: RegistryOptions = {}) {
@@ -104,6 +105,11 @@ export class SimRegistry {
 
   failPage(page: number, code = 'EXP001000', description = 'Внутренняя ошибка, повторите запрос', times = 1): void {
     this.failures.push({ page, code, description, times });
+  }
+
+  /** the next answer of this page silently lacks its last organisation (a partial download the totals give away) */
+  truncatePage(page: number, times = 1): void {
+    this.truncations.push({ page, times });
   }
 
   private makeOrg(r: () => number, at: Date): Org {
@@ -175,7 +181,12 @@ export class SimRegistry {
       return { error: { code: f.code, description: f.description } };
     }
     const ex = this.exports.get(exportId)!;
-    const organizations = ex.orgs.slice(offset, offset + pageSize);
+    let organizations = ex.orgs.slice(offset, offset + pageSize);
+    const cut = this.truncations.find((x) => x.times > 0 && x.page === pageNo);
+    if (cut) {
+      cut.times--;
+      organizations = organizations.slice(0, -1);
+    }
     const next = offset + pageSize < ex.orgs.length ? `${exportId}:${offset + pageSize}:${pageNo + 1}` : undefined;
     this.stats.pages++;
     const page: RegistryPage = { exportId, pageNumber: pageNo, totalOrganizations: ex.orgs.length, totalRequisites: ex.requisites, organizations };

@@ -96,6 +96,15 @@ test.serial('a failed page never replaces the current version; the attempt is re
   t.deepEqual(detail.pageRequests.map((p) => p.status), ['received', 'received', 'failed']);
 });
 
+test.serial('a partial download (a page short of an organisation) is detected by the export totals: no new version', async (t) => {
+  const cur = (await get('/api/v1/payees')).body;
+  h.sim.registry.truncatePage(1);
+  const r = await refreshAndWait();
+  t.is(r.status, 'failed');
+  t.regex(r.error ?? '', /announced \d+ requisites, \d+ arrived/);
+  t.is((await get('/api/v1/payees')).body.version.id, cur.version.id);
+});
+
 test.serial('one refresh at a time; a scheduled slot runs once whatever the number of instances; a refresh after a failure works', async (t) => {
   const slot = new Date(Date.UTC(2030, 0, 1, 3, 0));
   const a = await h.bus.registry.refresh('schedule', slot);
