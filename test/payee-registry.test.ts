@@ -2,7 +2,7 @@ import test from 'ava';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import iconv from 'iconv-lite';
-import { startHarness, waitFor, type Harness } from './helpers/harness.ts';
+import { startHarness, waitFor, ROOT, type Harness } from './helpers/harness.ts';
 import { parsePayeesCsv } from '../transformers/classify/payees.ts';
 
 let h: Harness;
@@ -80,6 +80,27 @@ test.serial('a second refresh sees ГИС changes: added, changed and removed ar
   t.deepEqual(of('added'), added);
   t.deepEqual(of('removed'), removed);
   t.deepEqual(of('changed'), changed);
+});
+
+test.serial('a payment to a payee only the downloaded registry knows is selected by it; its history names the record and version', async (t) => {
+  const cur = (await get('/api/v1/payees?limit=1000')).body as { version: { id: number }; items: (Rec & { inn: string; kpp: string; name: string })[] };
+  const p = cur.items.find((x) => x.bic === '044525225' && x.kpp)!; // a generated payee (not in examples/payees.csv)
+  t.truthy(p);
+  const ed101 = readFileSync(join(ROOT, 'examples/inbox/ED101_20251106_utf8.xml'), 'utf8')
+    .replace(' PaymentID="90ЖК246810"', '').replace('EDNo="1101"', 'EDNo="7101"')
+    .replace('PersonalAcc="40703810000030000417" INN="9909930916" KPP="990901001"', `PersonalAcc="${p.account}" INN="${p.inn}" KPP="${p.kpp}"`)
+    .replace('<Bank BIC="044599303" CorrespAcc="30101810145990000303"/>', '<Bank BIC="044525225" CorrespAcc="30101810400000000225"/>')
+    .replace('л/с 00417', 'оплата по договору');
+  const r = await fetch(`${base}/api/v1/files?name=ED101_generated.xml`, { method: 'POST', headers: auth(), body: ed101 });
+  t.is(r.status, 201, await r.clone().text());
+  const [pay] = await h.bus.store.query<{ id: number }>(`SELECT id FROM payments WHERE ref LIKE '%7101%'`);
+  const hist = (await get(`/api/payments/${pay!.id}`)).body as { status: string; payee_version_id: number; history: { status: string; detail: Record<string, unknown> }[] };
+  t.is(hist.payee_version_id, cur.version.id);
+  const decision = hist.history.find((e) => e.status === 'REPORTABLE')!;
+  t.deepEqual(decision.detail.rules, ['registry-match']);
+  t.deepEqual(decision.detail.registry, { guid: p.guid, versionId: cur.version.id });
+  t.deepEqual(decision.detail.identifiers, { period: '2025-10' });
+  t.regex(decision.detail.reason as string, new RegExp(`${p.bic}/${p.account} is in the payee registry \\(guid ${p.guid}`));
 });
 
 test.serial('a failed page never replaces the current version; the attempt is recorded', async (t) => {

@@ -15,7 +15,7 @@ test('scheduled refresh of the default-size registry (20 000 organisations) thro
     const [x] = await h.bus.store.query<{ status: string; trigger: string; records: number; pages: number; error: string | null; version_id: number | null }>(
       `SELECT status, trigger, records, pages, error, version_id FROM payee_refreshes ORDER BY id LIMIT 1`);
     return x && x.status !== 'running' ? x : undefined;
-  }, 240_000, 'scheduled refresh');
+  }, 600_000, 'scheduled refresh');
   t.log(`20 000 organisations, ${r.records} requisites in ${r.pages} pages: ${Date.now() - started} ms`);
   t.is(r.status, 'done', r.error ?? '');
   t.is(r.trigger, 'schedule');
