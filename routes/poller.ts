@@ -122,14 +122,10 @@ export class Poller {
     const followUp = await this.apply(parsed);
     if (followUp?.packet) await this.d.publishPacket(followUp.packet.id, followUp.packet.messageId);
     for (const id of followUp?.payments ?? []) await this.d.publishPayment(id);
-    if (followUp?.after) {
-      try {
-        await followUp.after();
-      } catch (e) {
-        log.error('follow-up of a response failed', { messageId: parsed.messageId, err: e });
-      }
-    }
+    // a follow-up (the next registry page request) runs while the answer is acknowledged: it is committed already
+    const next = followUp?.after?.().catch((e: unknown) => log.error('follow-up of a response failed', { messageId: parsed.messageId, err: e }));
     const a = await client.ack(parsed.messageId, true);
+    await next;
     if (a.kind !== 'ok') log.warn('Ack failed; SMEV will deliver the message again', { messageId: parsed.messageId, result: a.kind });
     return true;
   }

@@ -9,7 +9,7 @@ let h: Harness;
 let base: string;
 const ORGS = 100;
 test.before(async () => {
-  h = await startHarness('registry', { 'payees.refresh.pageSize': 40, 'payees.outbox': '/tmp/placeholder' }, { startBus: false, sim: { registry: { organizations: ORGS, seed: 7 } } });
+  h = await startHarness('registry', { 'payees.refresh.pageSize': 60, 'payees.outbox': '/tmp/placeholder' }, { startBus: false, sim: { registry: { organizations: ORGS, seed: 7 } } });
   const { startBus } = await import('../gateway/bus.ts');
   h.config.payees.outbox = join(h.dir, 'abs-outbox');
   h.bus = await startBus(h.config, { log: h.log });
@@ -29,7 +29,7 @@ async function refreshAndWait(): Promise<Refresh> {
   return waitFor(async () => {
     const x = (await get(`/api/v1/payees/refreshes/${id}`)).body as Refresh;
     return x.status !== 'running' ? x : undefined;
-  }, 30_000, `refresh ${id}`);
+  }, 90_000, `refresh ${id}`);
 }
 type Rec = { bic: string; account: string; guid: string; bankName: string; updatedAt: string };
 const keyed = (items: Rec[]) => new Map(items.map((r) => [`${r.bic}/${r.account}`, r]));
@@ -40,7 +40,7 @@ test.serial('on-demand refresh through SMEV: all pages, a new current version wi
   const r = await refreshAndWait();
   t.is(r.status, 'done', r.error ?? '');
   const expectedReqs = h.sim.registry.keys().size;
-  t.is(r.pages, Math.ceil((ORGS + 8) / 40));
+  t.is(r.pages, Math.ceil((ORGS + 8) / 60));
   t.is(r.records, expectedReqs);
   const versions = (await get('/api/v1/payees/versions')).body as { id: number; records: number; added: number; changed: number; removed: number; previousId: number; current: boolean }[];
   const v = versions[0]!;
@@ -105,16 +105,16 @@ test.serial('a payment to a payee only the downloaded registry knows is selected
 
 test.serial('a failed page never replaces the current version; the attempt is recorded', async (t) => {
   const cur = (await get('/api/v1/payees')).body;
-  h.sim.registry.failPage(3);
+  h.sim.registry.failPage(2);
   const r = await refreshAndWait();
   t.is(r.status, 'failed');
-  t.regex(r.error ?? '', /page 3: ГИС answered EXP001000/);
+  t.regex(r.error ?? '', /page 2: ГИС answered EXP001000/);
   t.is(r.versionId, null);
   const after = (await get('/api/v1/payees')).body;
   t.is(after.version.id, cur.version.id);
   t.is(h.bus.payees().versionId, cur.version.id);
   const detail = (await get(`/api/v1/payees/refreshes/${r.id}`)).body as { pageRequests: { page: number; status: string }[] };
-  t.deepEqual(detail.pageRequests.map((p) => p.status), ['received', 'received', 'failed']);
+  t.deepEqual(detail.pageRequests.map((p) => p.status), ['received', 'failed']);
 });
 
 test.serial('a partial download (a page short of an organisation) is detected by the export totals: no new version', async (t) => {
@@ -136,7 +136,7 @@ test.serial('one refresh at a time; a scheduled slot runs once whatever the numb
   const done = await waitFor(async () => {
     const x = (await get(`/api/v1/payees/refreshes/${(a as { refreshId: number }).refreshId}`)).body as Refresh;
     return x.status !== 'running' ? x : undefined;
-  }, 30_000, 'refresh end');
+  }, 90_000, 'refresh end');
   t.is(done.status, 'done', done.error ?? '');
   const b = await h.bus.registry.refresh('schedule', slot);
   t.is(b.status, 'skipped');
