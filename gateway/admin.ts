@@ -91,6 +91,10 @@ export function adminApp(d: AdminDeps): Hono {
       q('SELECT status, count(*)::int AS n FROM files GROUP BY status'),
       q('SELECT status, count(*)::int AS n FROM packets GROUP BY status'),
     ]);
+    const [registry] = await d.store.query<Record<string, unknown>>(
+      `SELECT (SELECT id FROM payee_versions WHERE is_current) AS "currentVersion", (SELECT records FROM payee_versions WHERE is_current) AS records,
+              (SELECT row_to_json(r) FROM (SELECT id, trigger, status, error, started_at AS "startedAt", finished_at AS "finishedAt"
+                 FROM payee_refreshes ORDER BY id DESC LIMIT 1) r) AS "lastRefresh"`);
     const [smev] = await d.store.query<Record<string, number>>(
       `SELECT count(*) FILTER (WHERE status = 'rejected')::int AS "untrustedReplies", count(*)::int AS messages FROM smev_messages`);
     let queues: Record<string, unknown> = {};
@@ -98,7 +102,7 @@ export function adminApp(d: AdminDeps): Hono {
     return c.json({
       payments: toObj(payments), files: toObj(files), packets: toObj(packets),
       packetsInFlight: (toObj(packets).SENT ?? 0) + (toObj(packets).BUILT ?? 0),
-      smev, queues, broker: { connected: d.broker.connected, reconnects: d.broker.reconnects }, counters: d.counters(),
+      smev, queues, broker: { connected: d.broker.connected, reconnects: d.broker.reconnects }, counters: d.counters(), payeeRegistry: registry,
     });
   });
   app.get('/api/files', async (c) => {

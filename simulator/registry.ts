@@ -195,6 +195,16 @@ export class SimRegistry {
     return { page };
   }
 
+  private keyCache?: { generation: number; orgs: number; keys: Set<string> };
+
+  /** whether ГИС knows these requisites (the current registry) */
+  has(bic: string, account: string): boolean {
+    if (!this.keyCache || this.keyCache.generation !== this.generation || this.keyCache.orgs !== this.orgs.length) {
+      this.keyCache = { generation: this.generation, orgs: this.orgs.length, keys: this.keys() };
+    }
+    return this.keyCache.keys.has(`${bic}/${account}`);
+  }
+
   /** the current registry (next export's base), flattened: what ГИС uses to decide about notifications */
   keys(): Set<string> {
     const s = new Set<string>();

@@ -118,7 +118,8 @@ export class SmevSimulator {
   port = 0;
 
   constructor(private o: SimulatorOptions) {
-    this.gis = new GisPayments(o.payees, { acceptUnknownPayees: o.acceptUnknownPayees });
+    // ГИС also knows every payee of the registry it exports (once that registry has been generated)
+    this.gis = new GisPayments(o.payees, { acceptUnknownPayees: o.acceptUnknownPayees, knows: (bic, account) => !!this.registryInstance?.has(bic, account) });
   }
 
   /** the simulated payee registry, generated on first use (deterministic from its seed) */

@@ -101,6 +101,13 @@ test.serial('a payment to a payee only the downloaded registry knows is selected
   t.deepEqual(decision.detail.registry, { guid: p.guid, versionId: cur.version.id });
   t.deepEqual(decision.detail.identifiers, { period: '2025-10' });
   t.regex(decision.detail.reason as string, new RegExp(`${p.bic}/${p.account} is in the payee registry \\(guid ${p.guid}`));
+  // the simulated ГИС knows the payees of the registry it exported: the notification is accepted
+  await waitFor(async () => {
+    const [x] = await h.bus.store.query<{ status: string }>('SELECT status FROM payments WHERE id = $1', [pay!.id]);
+    return x!.status === 'ACCEPTED';
+  }, 60_000, 'payment accepted');
+  const stats = (await get('/api/stats')).body as { payeeRegistry: { currentVersion: number; records: number; lastRefresh: { status: string } } };
+  t.like(stats.payeeRegistry, { currentVersion: cur.version.id, lastRefresh: { status: 'done' } });
 });
 
 test.serial('a failed page never replaces the current version; the attempt is recorded', async (t) => {
@@ -120,7 +127,20 @@ test.serial('a failed page never replaces the current version; the attempt is re
 test.serial('a partial download (a page short of an organisation) is detected by the export totals: no new version', async (t) => {
   const cur = (await get('/api/v1/payees')).body;
   h.sim.registry.truncatePage(1);
-  const r = await refreshAndWait();
+  // through the CLI command (`gkh-bus payees refresh --wait`), which calls the running bus
+  const { runPayeesRefresh } = await import('../gateway/classify-cli.ts');
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => { out.push(a.join(' ')); };
+  let code: number;
+  try {
+    code = await runPayeesRefresh({ ...h.config, admin: { ...h.config.admin, port: h.bus.adminPort! } }, true);
+  } finally {
+    console.log = log;
+  }
+  t.is(code, 1);
+  t.regex(out.join('\n'), /refresh \d+ started\nrefresh \d+: failed, \d+ pages, \d+ records: .*announced/);
+  const r = ((await get('/api/v1/payees/refreshes')).body as Refresh[])[0]!;
   t.is(r.status, 'failed');
   t.regex(r.error ?? '', /announced \d+ requisites, \d+ arrived/);
   t.is((await get('/api/v1/payees')).body.version.id, cur.version.id);
