@@ -40,7 +40,8 @@ Run "gkh-bus <command> --help" for the options of a command.`;
 const HELPS: Record<string, string> = {
   start: `Usage: gkh-bus start [--config <file>]
 
-Runs every role of the bus: inbox watcher, intake, batcher, SMEV sender and poller, admin endpoint.
+Runs every role of the bus: inbox watcher, intake, batcher, SMEV sender and poller, admin endpoint, and the
+payee registry download from ГИС (payees.refresh.schedule, cron; one instance at a time).
   --config <file>   YAML configuration (default config/bus.yaml; or GKH_CONFIG)
 Environment: GKH_<PATH> overrides a setting, e.g. GKH_DATABASE_URL, GKH_SMEV_ENDPOINT, GKH_ADMIN_TOKEN.
 When the configured key files are the development defaults under var/keys and do not exist yet,
