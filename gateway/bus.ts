@@ -94,8 +94,10 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   if (payeesFile) {
     const { records, rejected } = parsePayeesCsv(readFileSync(payeesFile), payeesFile);
     for (const r of rejected) log.warn('payee registry row rejected', { file: payeesFile, ...r });
-    const v = await storePayeeVersion(store, payeesFile, records, rejected.length);
-    log.info('payee registry loaded', { file: payeesFile, versionId: v.id, records: records.length, rejected: rejected.length });
+    // an unchanged file does not replace a registry downloaded from ГИС since it was loaded
+    const v = await storePayeeVersion(store, payeesFile, records, rejected.length, undefined, { sinceLastOfSource: true });
+    log.info(v.unchanged ? 'payee registry file unchanged: current version kept' : 'payee registry loaded',
+      { file: payeesFile, versionId: v.id, records: records.length, rejected: rejected.length });
   }
   const current = await loadCurrentPayees(store);
   if (!current.version) log.warn('no payee registry: payments are selected by ЖКУ identifiers only');

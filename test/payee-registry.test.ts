@@ -192,3 +192,15 @@ test.serial('GET /api/v1/payees filters and pages; payees.csv in UTF-8 or window
   t.is((await get('/api/v1/payees.csv?encoding=koi8-r')).status, 400);
   t.is((await get('/api/v1/payees?version=999999')).status, 404);
 });
+
+test.serial('a restart with the same registry CSV keeps the version downloaded from ГИС (bug: the CSV replaced it at every start)', async (t) => {
+  const cur = (await get('/api/v1/payees')).body as { version: { id: number; source: string } };
+  t.regex(cur.version.source, /^smev:/);
+  const { startBus } = await import('../gateway/bus.ts');
+  await h.bus.stop();
+  h.bus = await startBus(h.config, { log: h.log });
+  base = `http://127.0.0.1:${h.bus.adminPort}`;
+  const after = (await get('/api/v1/payees')).body as { version: { id: number } };
+  t.is(after.version.id, cur.version.id);
+  t.is(h.bus.payees().versionId, cur.version.id);
+});

@@ -28,17 +28,29 @@ const toVersion = (v: VersionRow): PayeeVersion => ({
  * already has the same source and content (then nothing changes). The diff against the replaced version
  * (added, changed, removed by BIC + account) is recorded with it; the replaced version stays readable.
  */
-export async function storePayeeVersion(store: Store, source: string, records: PayeeRecord[], rejected: number, refreshId?: number): Promise<PayeeVersion> {
-  return store.transaction((tx) => storePayeeVersionTx(store, tx, source, records, rejected, refreshId));
+export async function storePayeeVersion(store: Store, source: string, records: PayeeRecord[], rejected: number, refreshId?: number,
+  opts: { sinceLastOfSource?: boolean } = {}): Promise<PayeeVersion> {
+  return store.transaction((tx) => storePayeeVersionTx(store, tx, source, records, rejected, refreshId, opts));
 }
 
-export async function storePayeeVersionTx(store: Store, tx: Transaction, source: string, records: PayeeRecord[], rejected: number, refreshId?: number): Promise<PayeeVersion> {
+/**
+ * `sinceLastOfSource`: nothing is stored when the content equals the last version loaded from the same source
+ * (the CSV at start: an unchanged file must not replace a registry downloaded from ГИС since).
+ */
+export async function storePayeeVersionTx(store: Store, tx: Transaction, source: string, records: PayeeRecord[], rejected: number, refreshId?: number,
+  opts: { sinceLastOfSource?: boolean } = {}): Promise<PayeeVersion> {
   const digest = createHash('sha256').update(JSON.stringify(records)).digest('hex');
   const src = `${source}#sha256:${digest}`;
   await store.query('SELECT pg_advisory_xact_lock($1)', [PAYEE_VERSION_LOCK], tx);
   const [cur] = await store.query<VersionRow>(
     'SELECT id, source, records, loaded_at, previous_id, added, changed, removed FROM payee_versions WHERE is_current', [], tx);
   if (cur && cur.source === src) return { ...toVersion(cur), unchanged: true };
+  if (opts.sinceLastOfSource) {
+    const [last] = await store.query<VersionRow>(
+      `SELECT id, source, records, loaded_at, previous_id, added, changed, removed FROM payee_versions
+       WHERE left(source, length($1) + 1) = $1 || '#' ORDER BY id DESC LIMIT 1`, [source], tx);
+    if (last && last.source === src && cur) return { ...toVersion(cur), unchanged: true };
+  }
   await store.query('UPDATE payee_versions SET is_current = false WHERE is_current', [], tx);
   const [v] = await store.query<{ id: number; loaded_at: Date }>(
     'INSERT INTO payee_versions (source, records, rejected, is_current, previous_id, refresh_id) VALUES ($1, $2, $3, true, $4, $5) RETURNING id, loaded_at',
