@@ -98,7 +98,7 @@ export class SimRegistry {
     for (let i = 0; i < n; i++) this.orgs.push(this.makeOrg(r, new Date(Date.UTC(2025, 0, 1) + Math.floor(r() * 300) * 86_400_000)));
   }
 
-  /** the registry as it would be exported now (flattened), for tests */
+  /** how many exports the registry has been through (each new export changes it) */
   get generationNo(): number {
     return this.generation;
   }
