@@ -162,6 +162,23 @@ test.serial('one refresh at a time; a scheduled slot runs once whatever the numb
   t.is(b.status, 'skipped');
 });
 
+test.serial('the cron schedule starts a refresh in a matching minute (trigger schedule, one per minute slot)', async (t) => {
+  const { parseCron } = await import('../transformers/cron.ts');
+  const before = ((await get('/api/v1/payees/refreshes')).body as Refresh[]).length;
+  if (new Date().getUTCSeconds() >= 57) await new Promise((r) => setTimeout(r, 4000));
+  const now = new Date();
+  // a cron for this very minute (UTC): the first check starts one now, later checks in this minute do not
+  h.bus.registry.schedule(parseCron(`${now.getUTCMinutes()} ${now.getUTCHours()} * * *`), true);
+  const r = await waitFor(async () => {
+    const list = (await get('/api/v1/payees/refreshes')).body as (Refresh & { trigger: string; slot: string })[];
+    return list.length > before && list[0]!.status !== 'running' ? list[0] : undefined;
+  }, 90_000, 'scheduled refresh');
+  h.bus.registry.stop();
+  t.is(r.trigger, 'schedule');
+  t.is(new Date(r.slot).getUTCSeconds(), 0);
+  t.is(r.status, 'done', r.error ?? '');
+});
+
 test.serial('GET /api/v1/payees filters and pages; payees.csv in UTF-8 or windows-1251; bad filters are 400 problems', async (t) => {
   const all = (await get('/api/v1/payees?limit=1000')).body as { total: number; items: (Rec & { inn: string; capitalRepair: boolean })[] };
   const one = all.items.find((x) => x.capitalRepair)!;
