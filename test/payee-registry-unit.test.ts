@@ -62,7 +62,7 @@ test('the simulated registry: 20 000 organisations fast, deterministic, every re
   const first = a.answer(100_000, undefined, () => ID) as { page: RegistryPage };
   const ms = Date.now() - started;
   t.log(`20 000 organisations generated in ${ms} ms; ${first.page.totalRequisites} requisites`);
-  t.true(ms < 10_000, `${ms} ms`);
+  t.true(ms < 30_000, `${ms} ms`); // ≈2 s alone; generous for a loaded shared machine
   t.is(first.page.totalOrganizations, 20_000);
   t.true(first.page.totalRequisites > 20_000);
   const flat = flattenRegistry(first.page.organizations);
