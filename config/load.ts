@@ -109,6 +109,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, o
   for (const k of ['path', 'processing', 'archive', 'quarantine'] as const) c.inbox[k] = abs(c.inbox[k]);
   c.csvLayouts = abs(c.csvLayouts);
   if (c.payees.file) c.payees.file = abs(c.payees.file);
+  if (c.payees.outbox) c.payees.outbox = abs(c.payees.outbox);
   c.smev.key = abs(c.smev.key);
   c.smev.cert = abs(c.smev.cert);
   c.smev.trust = c.smev.trust.map(abs);

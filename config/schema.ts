@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCron } from '../transformers/cron.ts';
 
 const duration = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration like 500ms, 10s, 5m, 1h or 2d')])
   .transform((v) => (typeof v === 'number' ? v : parseDuration(v)));
@@ -77,10 +78,28 @@ export const configSchema = z.object({
   payees: z.object({
     /** CSV registry of payees (layout of shared/data/samples/payees.csv), loaded at start */
     file: z.string().optional(),
+    /** registry download from ГИС through SMEV (ВС 95796) */
+    refresh: z.object({
+      /** 5-field cron expression (local time of the bus, or UTC with utc: true), or "off" */
+      schedule: z.string().refine((s) => {
+        if (s === 'off') return true;
+        try { parseCron(s); return true; } catch { return false; }
+      }, 'a 5-field cron expression such as "0 3 * * *", or "off"').default('0 3 * * *'),
+      utc: z.boolean().default(false),
+      /** organisations per page requested from ГИС */
+      pageSize: z.number().int().min(1).max(10_000).default(1000),
+      /** a refresh not finished after this long is failed (the current version stays) */
+      timeoutMs: duration.default(1_800_000),
+    }).strict().default({}),
+    /** folder for the АБС: after each new version, payees_v<id>.csv is written here (temporary name, then rename) */
+    outbox: z.string().optional(),
+    outboxEncoding: z.enum(['utf-8', 'windows-1251']).default('windows-1251'),
   }).strict().default({}),
   selection: z.object({
     mode: z.enum(['R', 'I', 'RI']).default('RI'),
     mapLatinLookalikes: z.boolean().default(false),
+    /** no (BIC, account) match: accept a registry payee with the same INN (+KPP when the payment has one) */
+    innFallback: z.boolean().default(false),
     /** regex sources (matched on the upper-cased purpose) of markers that announce a ЖКУ identifier */
     markers: z.array(regex).optional(),
     /** regex sources of markers of a лицевой счёт */

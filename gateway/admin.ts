@@ -5,6 +5,10 @@ import type { Broker } from '../connectors/amqp/broker.ts';
 import type { Intake, FileOutcome } from '../routes/intake.ts';
 import { createHash } from 'node:crypto';
 import { parseReplayFilter, readAudit, ReplayError, type Parking } from '../routes/parking.ts';
+import type { RegistryRefresher } from '../routes/registry.ts';
+import { listPayeeVersions, payeeVersionChanges, queryPayees, type PayeeQuery } from '../connectors/store/payees.ts';
+import { encodeText } from '../connectors/outbox.ts';
+import { formatPayeesCsv } from '../transformers/classify/payees.ts';
 
 export interface AdminDeps {
   store: Store;
@@ -15,6 +19,7 @@ export interface AdminDeps {
   counters: () => Record<string, unknown>;
   maxBodyBytes: number;
   parking: Parking;
+  registry?: RegistryRefresher;
 }
 
 /** Who did it: the admin token by a hash prefix (never the token), and the operator's name if sent (X-Operator). */
@@ -22,6 +27,27 @@ export function adminActor(token: string, operator?: string): string {
   const id = `token:${createHash('sha256').update(token).digest('hex').slice(0, 8)}`;
   const op = operator?.replace(/[^\p{L}\p{N}_.@ -]/gu, '').trim().slice(0, 64);
   return op ? `${id} (${op})` : id;
+}
+
+const ISO_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/** Filters of GET /api/v1/payees(.csv); a message naming the parameter when one is bad. */
+function payeeQuery(q: (k: string) => string | undefined, maxLimit: number): PayeeQuery | string {
+  const out: PayeeQuery = { limit: maxLimit === Infinity ? 1e9 : 100, offset: 0 };
+  const inn = q('inn'), bic = q('bic'), account = q('account'), cap = q('capitalRepair'), since = q('updatedSince'), version = q('version');
+  if (inn !== undefined) { if (!/^\d{10}$|^\d{12}$/.test(inn)) return `inn "${inn}" must be 10 or 12 digits`; out.inn = inn; }
+  if (bic !== undefined) { if (!/^\d{9}$/.test(bic)) return `bic "${bic}" must be 9 digits`; out.bic = bic; }
+  if (account !== undefined) { if (!/^\d{5}[0-9ABCEHKMPTX]\d{14}$/.test(account)) return `account "${account}" must be a 20-character account`; out.account = account; }
+  if (cap !== undefined) { if (cap !== 'true' && cap !== 'false') return `capitalRepair "${cap}" must be true or false`; out.capitalRepair = cap === 'true'; }
+  if (since !== undefined) { if (!ISO_RE.test(since) || Number.isNaN(Date.parse(since))) return `updatedSince "${since}" must be an ISO 8601 date or date-time`; out.updatedSince = since; }
+  if (version !== undefined) { if (!/^\d+$/.test(version)) return `version "${version}" must be a version id`; out.versionId = Number(version); }
+  for (const [k, max] of [['limit', maxLimit], ['offset', Infinity]] as const) {
+    const v = q(k);
+    if (v === undefined) continue;
+    if (!/^\d+$/.test(v) || Number(v) > max || (k === 'limit' && Number(v) < 1)) return `${k} "${v}" must be a whole number${k === 'limit' ? ` from 1 to ${max}` : ''}`;
+    out[k] = Number(v);
+  }
+  return out;
 }
 
 /** RFC 9457 problem details. */
@@ -65,6 +91,10 @@ export function adminApp(d: AdminDeps): Hono {
       q('SELECT status, count(*)::int AS n FROM files GROUP BY status'),
       q('SELECT status, count(*)::int AS n FROM packets GROUP BY status'),
     ]);
+    const [registry] = await d.store.query<Record<string, unknown>>(
+      `SELECT (SELECT id FROM payee_versions WHERE is_current) AS "currentVersion", (SELECT records FROM payee_versions WHERE is_current) AS records,
+              (SELECT row_to_json(r) FROM (SELECT id, trigger, status, error, started_at AS "startedAt", finished_at AS "finishedAt"
+                 FROM payee_refreshes ORDER BY id DESC LIMIT 1) r) AS "lastRefresh"`);
     const [smev] = await d.store.query<Record<string, number>>(
       `SELECT count(*) FILTER (WHERE status = 'rejected')::int AS "untrustedReplies", count(*)::int AS messages FROM smev_messages`);
     let queues: Record<string, unknown> = {};
@@ -72,7 +102,7 @@ export function adminApp(d: AdminDeps): Hono {
     return c.json({
       payments: toObj(payments), files: toObj(files), packets: toObj(packets),
       packetsInFlight: (toObj(packets).SENT ?? 0) + (toObj(packets).BUILT ?? 0),
-      smev, queues, broker: { connected: d.broker.connected, reconnects: d.broker.reconnects }, counters: d.counters(),
+      smev, queues, broker: { connected: d.broker.connected, reconnects: d.broker.reconnects }, counters: d.counters(), payeeRegistry: registry,
     });
   });
   app.get('/api/files', async (c) => {
@@ -139,6 +169,55 @@ export function adminApp(d: AdminDeps): Hono {
       skipped: o.skipped, recordsRejected: o.recordsRejected, problems: o.problems };
     if (o.status === 'REJECTED') return problem(c, 422, 'File rejected', o.reason, res);
     return c.json(res, o.status === 'DUPLICATE' ? 200 : 201);
+  });
+  // payee registry (ГИС ВС 95796): refresh on demand, versions with their diff, export for the bank's systems
+  app.post('/api/v1/payees/refresh', async (c) => {
+    if (!d.registry) return problem(c, 503, 'Registry refresh not available', 'this instance has no SMEV client');
+    const r = await d.registry.refresh('manual');
+    if (r.status === 'busy') return problem(c, 409, 'Refresh already running', `refresh ${r.refreshId} is still running`, { refreshId: r.refreshId });
+    if (r.status === 'skipped') return problem(c, 409, 'Refresh skipped', r.reason);
+    const [row] = await d.store.query('SELECT id, trigger, status, error, started_at AS "startedAt" FROM payee_refreshes WHERE id = $1', [r.refreshId]);
+    return c.json(row, 202, { location: `/api/v1/payees/refreshes/${r.refreshId}` });
+  });
+  const refreshSql = `SELECT id, trigger, slot, status, export_id AS "exportId", pages, records, rejected, version_id AS "versionId", error,
+    started_at AS "startedAt", finished_at AS "finishedAt" FROM payee_refreshes`;
+  app.get('/api/v1/payees/refreshes', async (c) => c.json(await d.store.query(`${refreshSql} ORDER BY id DESC LIMIT 100`)));
+  app.get('/api/v1/payees/refreshes/:id', async (c) => {
+    const id = Number(c.req.param('id'));
+    if (!Number.isSafeInteger(id)) return problem(c, 400, 'Bad refresh id', `"${c.req.param('id')}" is not a number`);
+    const [r] = await d.store.query(`${refreshSql} WHERE id = $1`, [id]);
+    if (!r) return problem(c, 404, 'Not found', `refresh ${id} does not exist`);
+    const pages = await d.store.query(
+      `SELECT page_no AS page, message_id AS "messageId", status, error, jsonb_array_length(coalesce(rejected, '[]')) AS rejected, sent_at AS "sentAt", received_at AS "receivedAt"
+       FROM payee_refresh_pages WHERE refresh_id = $1 ORDER BY page_no`, [id]);
+    return c.json({ ...r, pageRequests: pages });
+  });
+  app.get('/api/v1/payees/versions', async (c) => c.json(await listPayeeVersions(d.store)));
+  app.get('/api/v1/payees/versions/:id/changes', async (c) => {
+    const id = Number(c.req.param('id'));
+    if (!Number.isSafeInteger(id)) return problem(c, 400, 'Bad version id', `"${c.req.param('id')}" is not a number`);
+    const limit = Math.min(Number(c.req.query('limit') ?? 1000) || 1000, 10_000);
+    const offset = Number(c.req.query('offset') ?? 0) || 0;
+    return c.json(await payeeVersionChanges(d.store, id, limit, offset));
+  });
+  app.get('/api/v1/payees.csv', async (c) => {
+    const enc = (c.req.query('encoding') ?? 'utf-8').toLowerCase();
+    if (enc !== 'utf-8' && enc !== 'windows-1251') return problem(c, 400, 'Bad encoding', `encoding "${enc}" must be utf-8 or windows-1251`);
+    const q = payeeQuery((k) => c.req.query(k), Infinity);
+    if (typeof q === 'string') return problem(c, 400, 'Bad filter', q);
+    const r = await queryPayees(d.store, q);
+    if (!r.version) return problem(c, 404, 'No registry', q.versionId ? `registry version ${q.versionId} does not exist` : 'no payee registry version is loaded yet');
+    const body = encodeText(formatPayeesCsv(r.items), enc);
+    return c.body(new Uint8Array(body), 200, {
+      'content-type': `text/csv; charset=${enc}`, 'content-disposition': `attachment; filename="payees_v${r.version.id}.csv"`, 'x-registry-version': String(r.version.id),
+    });
+  });
+  app.get('/api/v1/payees', async (c) => {
+    const q = payeeQuery((k) => c.req.query(k), 1000);
+    if (typeof q === 'string') return problem(c, 400, 'Bad filter', q);
+    const r = await queryPayees(d.store, q);
+    if (!r.version) return problem(c, 404, 'No registry', q.versionId ? `registry version ${q.versionId} does not exist` : 'no payee registry version is loaded yet');
+    return c.json({ version: r.version, total: r.total, limit: q.limit, offset: q.offset, items: r.items });
   });
   app.notFound((c) => problem(c, 404, 'Not found', `${c.req.method} ${c.req.path}`));
   app.onError((e, c) => problem(c, 500, 'Internal error', e.message));

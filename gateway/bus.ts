@@ -21,6 +21,10 @@ import { Batcher } from '../routes/batcher.ts';
 import { Sender } from '../routes/sender.ts';
 import { Poller } from '../routes/poller.ts';
 import { Sweeper } from '../routes/sweeper.ts';
+import { RegistryRefresher } from '../routes/registry.ts';
+import { parseCron } from '../transformers/cron.ts';
+import { formatPayeesCsv } from '../transformers/classify/payees.ts';
+import { encodeText, writeOutboxFile } from '../connectors/outbox.ts';
 import { Inbox } from './inbox.ts';
 import { adminApp, listen } from './admin.ts';
 
@@ -32,6 +36,9 @@ export interface BusHandle {
   inbox?: Inbox;
   poller: Poller;
   parking: Parking;
+  registry: RegistryRefresher;
+  /** the registry version payments are classified against now */
+  payees(): { versionId?: number; size: number };
   adminPort?: number;
   onFile(cb: (o: FileOutcome) => void): void;
   stop(): Promise<void>;
@@ -87,12 +94,14 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   if (payeesFile) {
     const { records, rejected } = parsePayeesCsv(readFileSync(payeesFile), payeesFile);
     for (const r of rejected) log.warn('payee registry row rejected', { file: payeesFile, ...r });
-    const v = await storePayeeVersion(store, payeesFile, records, rejected.length);
-    log.info('payee registry loaded', { file: payeesFile, versionId: v.id, records: records.length, rejected: rejected.length });
+    // an unchanged file does not replace a registry downloaded from ГИС since it was loaded
+    const v = await storePayeeVersion(store, payeesFile, records, rejected.length, undefined, { sinceLastOfSource: true });
+    log.info(v.unchanged ? 'payee registry file unchanged: current version kept' : 'payee registry loaded',
+      { file: payeesFile, versionId: v.id, records: records.length, rejected: rejected.length });
   }
   const current = await loadCurrentPayees(store);
   if (!current.version) log.warn('no payee registry: payments are selected by ЖКУ identifiers only');
-  const registry = { index: new PayeeIndex(current.records), versionId: current.version?.id };
+  let registry = { index: new PayeeIndex(current.records), versionId: current.version?.id };
 
   const policy: RetryPolicy = { delays: config.broker.retryDelays, untilMs: config.broker.retryUntil };
   const topology = buildTopology({ prefix: config.broker.prefix, deliveryLimit: config.broker.deliveryLimit, retryDelays: config.broker.retryDelays });
@@ -107,6 +116,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     store, layouts: () => layouts, registry: () => registry, bankBic: config.gis.bankBic, log: log.child({ component: 'intake' }),
     classify: {
       mode: config.selection.mode,
+      innFallback: config.selection.innFallback,
       identifiers: {
         ...DEFAULT_IDENTIFIER_CONFIG,
         mapLatinLookalikes: config.selection.mapLatinLookalikes,
@@ -125,7 +135,28 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     endpoint: config.smev.endpoint, version: config.smev.version, signer, trusted, provider, timeoutMs: config.smev.timeoutMs,
     testMessage: config.smev.testMessage, store, log: log.child({ component: 'smev' }),
   });
-  const poller = new Poller({ store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, publishPacket, publishPayment });
+  const registrySchemas = await loadSchemaSet('gis-payee-registry-1.0.0');
+  let poller: Poller | undefined;
+  const refresher = new RegistryRefresher({
+    store, client, log: log.child({ component: 'registry' }),
+    informationSystemId: config.gis.informationSystemId, organizationId: config.gis.organizationId,
+    pageSize: config.payees.refresh.pageSize, timeoutMs: config.payees.refresh.timeoutMs,
+    validate: (xml) => validate(xml, registrySchemas),
+    wakePoller: () => poller?.wake(),
+    onVersion: async (v) => {
+      // payments from now on are classified against the new version
+      const cur = await loadCurrentPayees(store);
+      registry = { index: new PayeeIndex(cur.records), versionId: cur.version?.id };
+      if (config.payees.outbox) {
+        const file = await writeOutboxFile(config.payees.outbox, `payees_v${v.id}.csv`, encodeText(formatPayeesCsv(cur.records), config.payees.outboxEncoding));
+        log.info('payee registry written to the outbox', { versionId: v.id, file, records: cur.records.length });
+      }
+    },
+  });
+  poller = new Poller({
+    store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, publishPacket, publishPayment,
+    registry: refresher,
+  });
   const batcher = new Batcher({ store, log: log.child({ component: 'batcher' }), maxItems: config.batch.maxItems, maxWaitMs: config.batch.maxWaitMs, publishPacket });
   const sender = new Sender({
     store, client, log: log.child({ component: 'sender' }),
@@ -145,6 +176,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   await broker.consume(topology.routes.payments.queue, payments.handler, { prefetch: Math.max(config.broker.prefetch, config.batch.maxItems * 2), retryQueues: payments.retryQueues });
   await broker.consume(topology.routes.packets.queue, packets.handler, { prefetch: 4, retryQueues: packets.retryQueues });
   poller.start();
+  if (config.payees.refresh.schedule !== 'off') refresher.schedule(parseCron(config.payees.refresh.schedule), config.payees.refresh.utc);
   // at start-up everything still REPORTABLE or BUILT-and-never-sent was left by a previous run (a crash
   // between a commit and its publish): announce it now, not after staleMs (the consumers are idempotent)
   await sweeper.sweep(0, true);
@@ -160,7 +192,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   let admin: Awaited<ReturnType<typeof listen>> | undefined;
   if (opts.admin !== false) {
     const app = adminApp({
-      store, broker, token: config.admin.token, intake, afterCommit, maxBodyBytes: config.inbox.maxFileBytes, parking,
+      store, broker, token: config.admin.token, intake, afterCommit, maxBodyBytes: config.inbox.maxFileBytes, parking, registry: refresher,
       counters: () => ({ packetsBuilt: batcher.packetsBuilt, packetsSent: sender.sent, responsesReceived: poller.received,
         smevCalls: client.calls, untrustedReplies: client.untrusted, republished: sweeper.republished, pollerLastError: poller.lastError }),
     });
@@ -170,13 +202,15 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
 
   let stopping: Promise<void> | undefined;
   return {
-    config, store, broker, intake, inbox, poller, parking, adminPort: admin?.port,
+    config, store, broker, intake, inbox, poller, parking, registry: refresher, adminPort: admin?.port,
+    payees: () => ({ versionId: registry.versionId, size: registry.index.size }),
     onFile: (cb) => listeners.push(cb),
     stop: () => (stopping ??= (async () => {
       log.info('stopping: finishing in-flight work');
       await inbox?.stop();             // no new files; the file in hand is finished
       await batcher.drain();           // pending payments are packed
       await sweeper.stop();
+      refresher.stop();
       await broker.close();            // consumers cancelled, in-flight messages settled
       await poller.stop();
       await admin?.close();

@@ -15,6 +15,7 @@ import { openStore } from '../connectors/store/db.ts';
 import { buildTopology } from '../connectors/amqp/topology.ts';
 import { Parking, ReplayError, parseReplayFilter } from '../routes/parking.ts';
 import { smevTools, SMEV_HELP } from './smev-tools.ts';
+import { CLASSIFY_HELP, PAYEES_HELP, runClassify, runPayeesRefresh } from './classify-cli.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_CONFIG = resolve(ROOT, 'config/bus.yaml');
@@ -31,13 +32,16 @@ Commands:
   keys generate   make GOST 2012-256 test key pairs with self-signed certificates
   smev            SMEV 3 XML tools: transform (digested bytes), verify (every signature), sign
   parking         list parked messages with their reasons; replay them to their work queue (audited)
+  classify        the selection decision for every payment of UFEBS/CSV files (tune the marker patterns)
+  payees refresh  download the payee registry from ГИС now (through the running bus)
 
 Run "gkh-bus <command> --help" for the options of a command.`;
 
 const HELPS: Record<string, string> = {
   start: `Usage: gkh-bus start [--config <file>]
 
-Runs every role of the bus: inbox watcher, intake, batcher, SMEV sender and poller, admin endpoint.
+Runs every role of the bus: inbox watcher, intake, batcher, SMEV sender and poller, admin endpoint, and the
+payee registry download from ГИС (payees.refresh.schedule, cron; one instance at a time).
   --config <file>   YAML configuration (default config/bus.yaml; or GKH_CONFIG)
 Environment: GKH_<PATH> overrides a setting, e.g. GKH_DATABASE_URL, GKH_SMEV_ENDPOINT, GKH_ADMIN_TOKEN.
 When the configured key files are the development defaults under var/keys and do not exist yet,
@@ -53,7 +57,9 @@ Runs the SMEV 3 + ГИС ЖКХ simulator over HTTP (POST SOAP to any path; GET 
   --keys <dir>           where smev/gis/bank test keys live (default var/keys; created if missing)
   --client <cert>=<MN>   a registered information system: certificate file and mnemonic
                          (default: <keys>/bank.cert.pem=BANK01); repeatable
-  --payees <csv>         payee registry ГИС knows (default examples/payees.csv)
+  --payees <csv>         payee registry ГИС knows (default examples/payees.csv); part of the registry it exports
+  --registry-size <n>    generated organisations in the exported payee registry (ВС 95796; default 20000)
+  --registry-seed <n>    seed of the generated registry (default 95796; the same seed gives the same registry)
   --latency <ms>         time ГИС takes to answer a packet (default 200)
   --accept-unknown-payees  accept notifications to payees ГИС does not know
   --mtom                 answer as MTOM multipart/related, as SMEV's Apache CXF does
@@ -81,6 +87,8 @@ replay   moves parked messages of <queue> (a route name "packets" / "payments", 
 Exit status: 0 done, 1 failure, 2 usage error.`,
   demo: DEMO_HELP,
   smev: SMEV_HELP,
+  classify: CLASSIFY_HELP,
+  payees: PAYEES_HELP,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -114,6 +122,19 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'smev': return await smevTools(rest);
       case 'parking': return await parkingCmd(rest);
+      case 'classify': {
+        const a = args(rest, { payees: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' } });
+        if (a.values.help) return help('classify');
+        if (!a.positionals.length) return help('classify', true);
+        const { config } = loadConfig(a.values.config ?? process.env.GKH_CONFIG ?? DEFAULT_CONFIG);
+        return await runClassify(config, a.positionals, { payees: a.values.payees, json: !!a.values.json });
+      }
+      case 'payees': {
+        const a = args(rest, { wait: { type: 'boolean' }, config: { type: 'string' } });
+        if (a.values.help || a.positionals[0] !== 'refresh') return help('payees', !a.values.help);
+        const { config } = loadConfig(a.values.config ?? process.env.GKH_CONFIG ?? DEFAULT_CONFIG);
+        return await runPayeesRefresh(config, !!a.values.wait);
+      }
       default:
         console.error(`unknown command "${cmd}"\n\n${HELP}`);
         return 2;
@@ -188,11 +209,17 @@ function msOption(name: string, v: string): number {
   return Number(v);
 }
 
+function intOption(name: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw Object.assign(new Error(`${name} ${v}: expected a whole number`), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+  return Number(v);
+}
+
 async function sim(argv: string[]): Promise<number> {
   const a = args(argv, {
     port: { type: 'string' }, host: { type: 'string' }, keys: { type: 'string' }, client: { type: 'string', multiple: true },
     payees: { type: 'string' }, latency: { type: 'string' }, 'accept-unknown-payees': { type: 'boolean' },
     mtom: { type: 'boolean' }, redeliver: { type: 'string' }, 'stale-after': { type: 'string' },
+    'registry-size': { type: 'string' }, 'registry-seed': { type: 'string' },
   });
   if (a.values.help) return help('sim');
   const log = createLogger({ level: 'info' });
@@ -213,6 +240,10 @@ async function sim(argv: string[]): Promise<number> {
     mtom: !!a.values.mtom,
     redeliverAfterMs: a.values.redeliver ? msOption('--redeliver', a.values.redeliver) : undefined,
     staleMessageIdMs: a.values['stale-after'] ? msOption('--stale-after', a.values['stale-after']) : undefined,
+    registry: {
+      ...(a.values['registry-size'] ? { organizations: intOption('--registry-size', a.values['registry-size']) } : {}),
+      ...(a.values['registry-seed'] ? { seed: intOption('--registry-seed', a.values['registry-seed']) } : {}),
+    },
   });
   const port = await simulator.start();
   log.info('SMEV 3 + ГИС ЖКХ simulator listening', { url: `http://${a.values.host ?? '127.0.0.1'}:${port}/smev`, clients: clients.map((c: { mnemonic: string }) => c.mnemonic) });

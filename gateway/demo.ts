@@ -83,7 +83,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const { config } = loadConfig(o.configFile, process.env, {
     'database.url': dbUrl.toString(), 'broker.prefix': prefix,
     'inbox.path': dirs.inbox, 'inbox.processing': dirs.processing, 'inbox.archive': dirs.archive, 'inbox.quarantine': dirs.quarantine,
-    'inbox.stableMs': 300, 'payees.file': payeesFile, 'batch.maxWaitMs': 500,
+    'inbox.stableMs': 300, 'payees.file': payeesFile, 'batch.maxWaitMs': 500, 'payees.refresh.schedule': 'off',
     'smev.endpoint': `http://127.0.0.1:${simPort}/smev`, 'smev.key': join(dirs.keys, 'bank.key.pem'), 'smev.cert': join(dirs.keys, 'bank.cert.pem'),
     'smev.trust': [join(dirs.keys, 'smev.cert.pem')], 'smev.pollMinMs': 100, 'smev.pollMaxMs': 1000, 'smev.timeoutMs': 30_000,
     'admin.port': 0, 'broker.retryDelays': [2000, 5000, 10000], 'broker.retryUntil': undefined,

@@ -113,9 +113,10 @@ export class Intake {
           kpp: reg?.kpp ?? (p.payee.kpp && p.payee.kpp !== '0' ? p.payee.kpp : undefined),
           name: reg?.name ?? p.payee.name ?? '',
           bankName: reg?.bankName ?? p.payee.bankName ?? `БИК ${p.payee.bic ?? ''}`,
-          bic: reg?.bic ?? p.payee.bic ?? '',
-          account: reg?.account ?? p.payee.account ?? '',
-          corrAccount: reg?.corrAccount ?? p.payee.corrAccount,
+          // the money went to the payment's own account (an INN-fallback match may name another account of the payee)
+          bic: p.payee.bic || reg?.bic || '',
+          account: p.payee.account || reg?.account || '',
+          corrAccount: c.rules.includes('registry-match') ? reg?.corrAccount ?? p.payee.corrAccount : p.payee.corrAccount ?? reg?.corrAccount,
         }
       : null;
     const order = reportable ? orderId({ bic: this.d.bankBic, date: p.date, sourceKey: p.sourceKey }) : null;
@@ -176,7 +177,7 @@ interface PaymentRow {
 
 /** Inserts new payments (a known bank document key adds nothing) and their first two history events. */
 async function insertPayments(store: Store, rows: PaymentRow[], tx: Transaction): Promise<{ id: number; status: string }[]> {
-  const inserted = await store.query<{ id: number; status: string; reason: string; rules: string[] }>(
+  const inserted = await store.query<{ id: number; status: string; reason: string; rules: string[]; payee_guid: string | null }>(
     `INSERT INTO payments (source_key, file_id, ref, location, kind, amount_kop, payment_date, doc_no, purpose, payment_id, payer, payee,
         status, reason, rules, payment_document_id, service_id, els, account_number, period_year, period_month, payee_guid,
         payee_version_id, recipient, order_id)
@@ -188,15 +189,19 @@ async function insertPayments(store: Store, rows: PaymentRow[], tx: Transaction)
         payment_document_id text, service_id text, els text, account_number text, period_year smallint, period_month smallint,
         payee_guid text, payee_version_id bigint, recipient jsonb, order_id text)
      ON CONFLICT (source_key) DO NOTHING
-     RETURNING id, status, reason, rules`,
+     RETURNING id, status, reason, rules, payee_guid, payee_version_id, payment_document_id, service_id, els, account_number, period_year, period_month`,
     [JSON.stringify(rows)], tx);
   if (inserted.length) {
     await store.query(
       `INSERT INTO payment_events (payment_id, status, detail)
        SELECT id, 'RECEIVED', jsonb_build_object('fileId', $2::bigint) FROM unnest($1::bigint[]) AS id
        UNION ALL
-       SELECT x.id, x.status, jsonb_build_object('reason', x.reason, 'rules', x.rules)
-       FROM json_to_recordset($3::json) AS x(id bigint, status text, reason text, rules jsonb)`,
+       SELECT x.id, x.status, jsonb_strip_nulls(jsonb_build_object('reason', x.reason, 'rules', x.rules,
+         'registry', CASE WHEN x.payee_guid IS NOT NULL THEN jsonb_build_object('guid', x.payee_guid, 'versionId', x.payee_version_id) END,
+         'identifiers', NULLIF(jsonb_strip_nulls(jsonb_build_object('paymentDocumentId', x.payment_document_id, 'serviceId', x.service_id, 'els', x.els,
+           'accountNumber', x.account_number, 'period', CASE WHEN x.period_year IS NOT NULL THEN x.period_year || '-' || lpad(x.period_month::text, 2, '0') END)), '{}'::jsonb)))
+       FROM json_to_recordset($3::json) AS x(id bigint, status text, reason text, rules jsonb, payee_guid text, payee_version_id bigint,
+         payment_document_id text, service_id text, els text, account_number text, period_year int, period_month int)`,
       [inserted.map((r) => r.id), rows[0].file_id, JSON.stringify(inserted)], tx);
   }
   return inserted;

@@ -1,3 +1,4 @@
+import type { Transaction } from 'sequelize';
 import type { Store } from '../connectors/store/db.ts';
 import type { Logger } from '../connectors/log.ts';
 import type { SmevClient } from '../connectors/smev3/client.ts';
@@ -13,6 +14,11 @@ export interface PollerDeps {
   maxMs: number;
   publishPacket: (packetId: number, messageId: string) => Promise<void>;
   publishPayment: (paymentId: number) => Promise<void>;
+  /** answers to payee registry page requests (matched by OriginalMessageId) go here, not to the packets */
+  registry?: {
+    onResponse(r: ReceivedResponse, tx: Transaction): Promise<{ outcome: string; after?: () => Promise<void> } | undefined>;
+    inFlight(): Promise<number>;
+  };
 }
 
 /**
@@ -61,7 +67,7 @@ export class Poller {
 
   private async inFlight(): Promise<number> {
     const [r] = await this.d.store.query<{ n: number }>(`SELECT count(*)::int AS n FROM packets WHERE status = 'SENT'`);
-    return r.n;
+    return r.n + (this.d.registry ? await this.d.registry.inFlight() : 0);
   }
 
   private async run(): Promise<void> {
@@ -116,18 +122,26 @@ export class Poller {
     const followUp = await this.apply(parsed);
     if (followUp?.packet) await this.d.publishPacket(followUp.packet.id, followUp.packet.messageId);
     for (const id of followUp?.payments ?? []) await this.d.publishPayment(id);
+    // a follow-up (the next registry page request) runs while the answer is acknowledged: it is committed already
+    const next = followUp?.after?.().catch((e: unknown) => log.error('follow-up of a response failed', { messageId: parsed.messageId, err: e }));
     const a = await client.ack(parsed.messageId, true);
+    await next;
     if (a.kind !== 'ok') log.warn('Ack failed; SMEV will deliver the message again', { messageId: parsed.messageId, result: a.kind });
     return true;
   }
 
-  private async apply(r: ReceivedResponse): Promise<{ packet?: { id: number; messageId: string }; payments?: number[] } | undefined> {
+  private async apply(r: ReceivedResponse): Promise<{ packet?: { id: number; messageId: string }; payments?: number[]; after?: () => Promise<void> } | undefined> {
     const { store, log } = this.d;
     return store.transaction(async (tx) => {
       const fresh = await store.query(
         `INSERT INTO smev_inbound (message_id, original_message_id, outcome) VALUES ($1, $2, 'processing') ON CONFLICT DO NOTHING RETURNING message_id`,
         [r.messageId, r.originalMessageId ?? null], tx);
       if (!fresh.length) return; // processed before; only the Ack was lost
+      const reg = await this.d.registry?.onResponse(r, tx);
+      if (reg) {
+        await store.query('UPDATE smev_inbound SET outcome = $2 WHERE message_id = $1', [r.messageId, reg.outcome], tx);
+        return { after: reg.after };
+      }
       const [pk] = await store.query<{ id: number; status: string }>(
         `SELECT id, status FROM packets WHERE message_id = $1 OR $1 = ANY(previous_message_ids) FOR UPDATE`, [r.originalMessageId], tx);
       const setOutcome = (o: string) => store.query('UPDATE smev_inbound SET outcome = $2 WHERE message_id = $1', [r.messageId, o], tx);

@@ -25,7 +25,7 @@ export class GisPayments {
   private byRequisites = new Set<string>();
   private byInn = new Set<string>();
 
-  constructor(payees: PayeeRecord[], private opts: { acceptUnknownPayees?: boolean } = {}) {
+  constructor(payees: PayeeRecord[], private opts: { acceptUnknownPayees?: boolean; knows?: (bic: string, account: string) => boolean } = {}) {
     for (const p of payees) {
       this.byRequisites.add(`${p.bic}/${p.account}`);
       this.byInn.add(p.inn);
@@ -44,7 +44,7 @@ export class GisPayments {
       const v = (it as unknown as Record<string, string | undefined>)[k];
       if (v !== undefined && !re.test(v)) return err({ ...GIS_ERRORS.badIdentifier, description: `${GIS_ERRORS.badIdentifier.description}: ${v}` });
     }
-    const known = this.byRequisites.has(`${it.recipient.bic}/${it.recipient.account}`);
+    const known = this.byRequisites.has(`${it.recipient.bic}/${it.recipient.account}`) || !!this.opts.knows?.(it.recipient.bic, it.recipient.account);
     if (!known && !this.opts.acceptUnknownPayees) {
       return err({ ...GIS_ERRORS.unknownPayee, description: `${GIS_ERRORS.unknownPayee.description}: БИК ${it.recipient.bic}, счёт ${it.recipient.account}` });
     }

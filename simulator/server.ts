@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { v1 as uuidv1, validate as uuidValidate, version as uuidVersion } from 'uuid';
+import { v1 as uuidv1, v4 as uuidv4, validate as uuidValidate, version as uuidVersion } from 'uuid';
 import type { Logger } from '../connectors/log.ts';
 import { signXml, verifyXml, type Signer } from '../connectors/smev3/signature.ts';
 import { generateTestKeyPair, loadCertificate, loadPrivateKey, type GostCertificate, type GostProvider } from '../connectors/smev3/crypto/index.ts';
@@ -12,6 +12,8 @@ import {
 import { GIS_PAYMENTS_1_0_0 } from '../transformers/gis/namespaces.ts';
 import type { PayeeRecord } from '../transformers/payment.ts';
 import { GisPayments } from './gis.ts';
+import { SimRegistry, type RegistryOptions } from './registry.ts';
+import { buildRegistryResponse, parseRegistryRequest, GIS_PAYEE_REGISTRY_1_0_0 } from '../transformers/gis/registry.ts';
 
 export interface SimulatorOptions {
   host?: string;
@@ -34,6 +36,8 @@ export interface SimulatorOptions {
   acceptUnknownPayees?: boolean;
   /** answer as MTOM multipart/related (as SMEV's Apache CXF does) */
   mtom?: boolean;
+  /** the payee registry ГИС exports (ВС 95796): generated organisations (default 20 000) + `payees` kept fixed */
+  registry?: RegistryOptions;
   log: Logger;
 }
 
@@ -97,6 +101,7 @@ class SimFault extends Error {
  */
 export class SmevSimulator {
   readonly gis: GisPayments;
+  private registryInstance?: SimRegistry;
   private server?: Server;
   private sent = new Map<string, Set<string>>();
   private queues = new Map<string, Queued[]>();
@@ -104,6 +109,7 @@ export class SmevSimulator {
   private statuses = new Map<string, { originalMessageId: string; category: string; details?: string }[]>();
   private schemas = new Map<string, Promise<SchemaSet>>();
   private gisSchema = loadSchemaSet('gis-payments-1.0.0');
+  private registrySchema = loadSchemaSet('gis-payee-registry-1.0.0');
   private injections: Injection[] = [];
   private gisInjections: GisInjection[] = [];
   private rogue?: Signer;
@@ -117,7 +123,14 @@ export class SmevSimulator {
   port = 0;
 
   constructor(private o: SimulatorOptions) {
-    this.gis = new GisPayments(o.payees, { acceptUnknownPayees: o.acceptUnknownPayees });
+    // ГИС also knows every payee of the registry it exports (once that registry has been generated)
+    this.gis = new GisPayments(o.payees, { acceptUnknownPayees: o.acceptUnknownPayees, knows: (bic, account) => !!this.registryInstance?.has(bic, account) });
+  }
+
+  /** the simulated payee registry, generated on first use (deterministic from its seed) */
+  get registry(): SimRegistry {
+    this.registryInstance ??= new SimRegistry({ fixed: this.o.payees, ...this.o.registry });
+    return this.registryInstance;
   }
 
   inject(i: Injection): void {
@@ -299,7 +312,8 @@ export class SmevSimulator {
     if (sent.has(id)) throw new SimFault({ name: 'MessageIsAlreadySent', faultstring: `Сообщение ${id} уже было отправлено` });
     const root = p.contentRoot;
     const b = GIS_PAYMENTS_1_0_0;
-    if (!root || root.ns !== b.payments || root.local !== 'ImportNotificationsOfOrderExecutionRequest') {
+    const isRegistry = root?.ns === GIS_PAYEE_REGISTRY_1_0_0.ns && root.local === GIS_PAYEE_REGISTRY_1_0_0.requestRoot;
+    if (!root || (!isRegistry && (root.ns !== b.payments || root.local !== 'ImportNotificationsOfOrderExecutionRequest'))) {
       throw new SimFault({
         name: 'BusinessDataTypeIsNotSupported', faultstring: 'Вид сведений не зарегистрирован', description: 'SMEV-102:Вид сведений не зарегистрирован в СМЭВ',
         extra: { RootElementLocalName: root?.local ?? '', RootElementNamespaceURI: root?.ns ?? '' },
@@ -324,7 +338,8 @@ export class SmevSimulator {
     const q = this.queues.get(mnemonic) ?? [];
     this.queues.set(mnemonic, q);
     const base = { messageId: uuidv1(), originalMessageId, recipient: mnemonic, createdAt: new Date() };
-    const check = await validate(content, await this.gisSchema);
+    const isRegistry = content.includes(GIS_PAYEE_REGISTRY_1_0_0.ns);
+    const check = await validate(content, await (isRegistry ? this.registrySchema : this.gisSchema));
     const statuses = this.statuses.get(mnemonic) ?? [];
     this.statuses.set(mnemonic, statuses);
     statuses.push(check.valid
@@ -335,9 +350,16 @@ export class SmevSimulator {
       q.push({ ...base, asyncStatus: { category: 'requestIsRejectedBySmev', details,
         fault: { type: 'InvalidContent', code: '028122', description: `SMEV-403: ${details}`, validationErrors: check.errors.slice(0, 10).map((e) => e.message) } } });
     } else {
-      const g = this.gisInjections.find((x) => x.times > 0);
+      const g = isRegistry ? undefined : this.gisInjections.find((x) => x.times > 0);
       if (g) g.times--;
-      q.push({ ...base, content: g ? buildImportResult({ packetError: g.packetError }) : this.gis.answer(content) });
+      let answer: string;
+      if (isRegistry) {
+        const req = parseRegistryRequest(content);
+        answer = buildRegistryResponse(this.registry.answer(req.pageSize, req.pageKey, () => uuidv4()));
+      } else {
+        answer = g ? buildImportResult({ packetError: g.packetError }) : this.gis.answer(content);
+      }
+      q.push({ ...base, content: answer });
     }
     this.stats.responsesQueued++;
   }

@@ -101,4 +101,7 @@ export interface PayeeRecord {
   guid: string;
   /** ISO 8601 */
   updatedAt: string;
+  /** budget payees only (registry over SMEV) */
+  kbk?: string;
+  oktmo?: string;
 }

@@ -196,4 +196,60 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log (at);
 `,
   },
+  {
+    // issue 5: payee registry over SMEV (ВС 95796): versions with their diff, refresh attempts and their pages
+    id: '005_payee_registry',
+    sql: `
+ALTER TABLE payees ADD COLUMN kbk text, ADD COLUMN oktmo text;
+CREATE INDEX payees_version_inn ON payees (version_id, inn);
+ALTER TABLE payee_versions
+  ADD COLUMN previous_id bigint REFERENCES payee_versions(id),
+  ADD COLUMN added integer NOT NULL DEFAULT 0,
+  ADD COLUMN changed integer NOT NULL DEFAULT 0,
+  ADD COLUMN removed integer NOT NULL DEFAULT 0,
+  ADD COLUMN refresh_id bigint;
+
+-- what a version changed against the version it replaced (natural key BIC + account)
+CREATE TABLE payee_version_changes (
+  version_id  bigint NOT NULL REFERENCES payee_versions(id) ON DELETE CASCADE,
+  change      text NOT NULL,               -- added | changed | removed
+  bic         text NOT NULL,
+  account     text NOT NULL,
+  guid        text NOT NULL,
+  PRIMARY KEY (version_id, bic, account)
+);
+
+-- one download of the registry through SMEV (scheduled or on demand)
+CREATE TABLE payee_refreshes (
+  id          bigserial PRIMARY KEY,
+  trigger     text NOT NULL,               -- schedule | manual
+  slot        timestamptz UNIQUE,          -- the cron minute of a scheduled refresh (one per slot, whatever the instance)
+  status      text NOT NULL,               -- running | done | unchanged | failed
+  export_id   text,
+  pages       integer NOT NULL DEFAULT 0,
+  records     integer NOT NULL DEFAULT 0,
+  rejected    integer NOT NULL DEFAULT 0,
+  version_id  bigint REFERENCES payee_versions(id),
+  error       text,
+  started_at  timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz
+);
+CREATE INDEX payee_refreshes_status ON payee_refreshes (status);
+
+CREATE TABLE payee_refresh_pages (
+  refresh_id  bigint NOT NULL REFERENCES payee_refreshes(id) ON DELETE CASCADE,
+  page_no     integer NOT NULL,
+  message_id  uuid NOT NULL UNIQUE,        -- SMEV MessageID of the page request; the answer's OriginalMessageId
+  page_key    text,
+  status      text NOT NULL,               -- sending | sent | received | failed
+  records     jsonb,
+  rejected    jsonb,
+  error       text,
+  sent_at     timestamptz NOT NULL DEFAULT now(),
+  received_at timestamptz,
+  PRIMARY KEY (refresh_id, page_no)
+);
+CREATE INDEX payee_refresh_pages_status ON payee_refresh_pages (status);
+`,
+  },
 ];

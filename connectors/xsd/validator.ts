@@ -14,6 +14,7 @@
  *    `CallerInformationSystemSignature` is invalid; put a (dummy) `<ds:Signature/>` inside before validating
  *    unsigned documents. No XMLDSig schema is loaded, so its content is never checked.
  *  - 'gis-payments-1.0.0': the provisional ГИС payments bundle (request and response roots).
+ *  - 'gis-payee-registry-1.0.0': the provisional ГИС payee registry export (ВС 95796; request and response roots).
  *
  * Speed: every xmllint-wasm call starts a worker thread and instantiates the WASM module (~tens of ms).
  * `validate()` therefore batches: calls made in the same tick (up to `maxBatch`) for the same schema set
@@ -24,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateXML } from 'xmllint-wasm';
 
-export type SchemaSetName = 'smev-1.1' | 'smev-1.2' | 'smev-1.3' | 'gis-payments-1.0.0';
+export type SchemaSetName = 'smev-1.1' | 'smev-1.2' | 'smev-1.3' | 'gis-payments-1.0.0' | 'gis-payee-registry-1.0.0';
 
 export interface SchemaFile {
   fileName: string;
@@ -89,6 +90,10 @@ async function load(name: SchemaSetName): Promise<SchemaSet> {
       readSchema(dir, 'gis-payments-common-1.0.0.xsd'),
     ]);
     return { name, main, preload: [common, pc] };
+  }
+  if (name === 'gis-payee-registry-1.0.0') {
+    const dir = path.join(SCHEMAS_DIR, 'gis', 'payee-registry-1.0.0');
+    return { name, main: await readSchema(dir, 'gis-payee-registry-1.0.0.xsd'), preload: [] };
   }
   const m = /^smev-(1\.[123])$/.exec(name);
   if (!m) throw new Error(`unknown schema set: ${name}`);

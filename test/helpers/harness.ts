@@ -61,7 +61,7 @@ export async function startHarness(label: string, overrides: Record<string, unkn
     'payees.file': payeesFile, 'batch.maxWaitMs': 200,
     'smev.endpoint': `http://127.0.0.1:${port}/smev`, 'smev.key': join(keys, 'bank.key.pem'), 'smev.cert': join(keys, 'bank.cert.pem'),
     'smev.trust': [join(keys, 'smev.cert.pem')], 'smev.pollMinMs': 50, 'smev.pollMaxMs': 300, 'smev.timeoutMs': 10_000,
-    'admin.port': 0,
+    'admin.port': 0, 'payees.refresh.schedule': 'off',
     ...overrides,
   });
   const bus = opts.startBus === false ? (undefined as unknown as BusHandle) : await startBus(config, { log });

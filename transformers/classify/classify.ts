@@ -11,12 +11,23 @@ export type ClassifyMode = 'R' | 'I' | 'RI';
 export interface ClassifyConfig {
   mode: ClassifyMode;
   identifiers: IdentifierConfig;
+  /** no (BIC, account) match: a registry payee with the payment's INN (+KPP when given) counts (rule registry-inn) */
+  innFallback?: boolean;
+  /**
+   * ГИС GUIDs of an identifier known from a charges lookup (ВС 95636); only then is the short п.139 form chosen.
+   * The lookup itself is not built: without this the form is always the full one.
+   */
+  lookup?: (ids: { paymentDocumentId?: string; serviceId?: string }) => { paymentDocumentGuid?: string; serviceIdGuid?: string } | undefined;
 }
 
 export const DEFAULT_CLASSIFY_CONFIG: ClassifyConfig = { mode: 'RI', identifiers: DEFAULT_IDENTIFIER_CONFIG };
 
 export interface Classification {
   decision: 'REPORTABLE' | 'SKIPPED';
+  /** notification form: short (п.139) only with ГИС GUIDs from a lookup; null when skipped */
+  form: 'full' | 'short' | null;
+  /** the GUIDs the short form carries */
+  guids?: { paymentDocumentGuid?: string; serviceIdGuid?: string };
   /** e.g. 'registry-match', 'identifier:paymentDocumentId'; ['none'] when nothing matched */
   rules: string[];
   /** one human sentence */
@@ -46,9 +57,12 @@ export function classify(p: Payment, registry: PayeeIndex, cfg: Partial<Classify
   const warnings = [...ids.warnings];
   const bic = p.payee.bic ?? '';
   const account = p.payee.account ?? '';
-  const payee = bic && account ? registry.find(bic, account) : undefined;
-  if (payee && p.payee.inn && p.payee.inn !== '0' && p.payee.inn !== payee.inn) {
-    warnings.push({ code: 'INN_MISMATCH', location: p.location, ref: p.ref, message: `payee INN ${p.payee.inn} ≠ registry INN ${payee.inn} for ${bic}/${account}` });
+  const exact = bic && account ? registry.find(bic, account) : undefined;
+  const innKpp = p.payee.kpp && p.payee.kpp !== '0' ? p.payee.kpp : undefined;
+  const byInn = !exact && cfg.innFallback && p.payee.inn && p.payee.inn !== '0' ? registry.findByInn(p.payee.inn, innKpp)[0] : undefined;
+  const payee = exact ?? byInn;
+  if (exact && p.payee.inn && p.payee.inn !== '0' && p.payee.inn !== exact.inn) {
+    warnings.push({ code: 'INN_MISMATCH', location: p.location, ref: p.ref, message: `payee INN ${p.payee.inn} ≠ registry INN ${exact.inn} for ${bic}/${account}` });
   }
 
   const idRules: string[] = [];
@@ -65,12 +79,14 @@ export function classify(p: Payment, registry: PayeeIndex, cfg: Partial<Classify
   const reportable = mode === 'R' ? byR : mode === 'I' ? byI : byR || byI;
 
   const rules: string[] = [];
-  if (byR && mode !== 'I') rules.push('registry-match');
+  if (byR && mode !== 'I') rules.push(exact ? 'registry-match' : 'registry-inn');
   if (byI && mode !== 'R') rules.push(...idRules);
   if (!rules.length) rules.push('none');
 
   const payeeText = `payee ${bic || '?'}/${account || '?'}`;
-  const regText = payee ? `${payeeText} is in the payee registry (guid ${payee.guid}${payee.capitalRepair ? ', capital repair' : ''})` : `${payeeText} is not in the payee registry`;
+  const regText = exact ? `${payeeText} is in the payee registry (guid ${exact.guid}${exact.capitalRepair ? ', capital repair' : ''})`
+    : byInn ? `${payeeText} is not in the payee registry, but INN ${p.payee.inn}${innKpp ? `/${innKpp}` : ''} is (fallback; guid ${byInn.guid}${byInn.capitalRepair ? ', capital repair' : ''})`
+    : `${payeeText} is not in the payee registry`;
   let reason: string;
   if (reportable) {
     const parts: string[] = [];
@@ -86,7 +102,11 @@ export function classify(p: Payment, registry: PayeeIndex, cfg: Partial<Classify
     reason = `not reportable: ${regText} and no ЖКУ identifier was found${ids.accountNumber ? ` (a лицевой счёт ${ids.accountNumber} alone does not count)` : ''}`;
   }
 
-  const c: Classification = { decision: reportable ? 'REPORTABLE' : 'SKIPPED', rules, reason, warnings };
+  const guids = reportable && cfg.lookup && (ids.paymentDocumentId || ids.serviceId)
+    ? cfg.lookup({ paymentDocumentId: ids.paymentDocumentId, serviceId: ids.serviceId }) : undefined;
+  const short = !!guids && ((!!ids.paymentDocumentId && !!guids.paymentDocumentGuid) || (!!ids.serviceId && !!guids.serviceIdGuid));
+  const c: Classification = { decision: reportable ? 'REPORTABLE' : 'SKIPPED', form: reportable ? (short ? 'short' : 'full') : null, rules, reason, warnings };
+  if (short) c.guids = guids;
   if (ids.paymentDocumentId) c.paymentDocumentId = ids.paymentDocumentId;
   if (ids.serviceId) c.serviceId = ids.serviceId;
   if (ids.els) c.els = ids.els;

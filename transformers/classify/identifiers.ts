@@ -101,13 +101,17 @@ export function matchWhole(value: string, cfg: IdentifierConfig = DEFAULT_IDENTI
 
 const MONTHS_RE = (cfg: IdentifierConfig) => cfg.monthStems.map((m) => `(${m})`).join('|');
 
-/** Period from free text: `MM.YYYY` (also after ПЕРИОД) or `за <месяц> <год>`; the earliest wins. Dates do not count. */
+/** Period from free text: `MM.YYYY`, `MMYYYY` after ЗА/ПЕРИОД, or `[за] <месяц> <год>`; the earliest wins. Dates do not count. */
 export function findPeriod(text: string, cfg: IdentifierConfig = DEFAULT_IDENTIFIER_CONFIG): Period | undefined {
   const u = upper(text);
   const cands: { index: number; p: Period }[] = [];
   const num = /(?<![\d.])(0[1-9]|1[0-2])\.((?:19|20)\d{2})(?![\d])/gu;
   for (const m of u.matchAll(num)) cands.push({ index: m.index!, p: { month: Number(m[1]), year: Number(m[2]) } });
-  const word = new RegExp(`(?<![А-ЯЁA-Z])ЗА\\s+(?:${MONTHS_RE(cfg)})[А-ЯЁ]*\\s+((?:19|20)\\d{2})(?!\\d)`, 'gu');
+  // `MMYYYY` only right after ЗА / ПЕРИОД (a bare 6-digit number is anything)
+  const compact = /(?<![А-ЯЁA-Z])(?:ЗА|ПЕРИОД|ПЕР\.)\s*:?\s*(0[1-9]|1[0-2])((?:19|20)\d{2})(?!\d)/gu;
+  for (const m of u.matchAll(compact)) cands.push({ index: m.index!, p: { month: Number(m[1]), year: Number(m[2]) } });
+  // `[за] <месяц> <год>`: a month name at a word start followed by a year
+  const word = new RegExp(`(?<![А-ЯЁA-Z])(?:ЗА\\s+)?(?:${MONTHS_RE(cfg)})[А-ЯЁ]*\\.?\\s+((?:19|20)\\d{2})(?!\\d)`, 'gu');
   for (const m of u.matchAll(word)) {
     const idx = m.slice(1, 1 + cfg.monthStems.length).findIndex((g) => g !== undefined);
     cands.push({ index: m.index!, p: { month: idx + 1, year: Number(m[1 + cfg.monthStems.length]) } });
@@ -198,7 +202,7 @@ export function extractIdentifiers(input: IdentifierInput, cfg: IdentifierConfig
   const checked = new Set<number>();
   for (const m of up.matchAll(markerRe)) {
     let i = m.index! + m[0].length;
-    while (i < up.length && /[\s;:,|/№]/u.test(up[i]!)) i++;
+    while (i < up.length && /[\s;:,|/№=.-]/u.test(up[i]!)) i++;
     if (checked.has(i)) continue;
     checked.add(i);
     if (!found.some((f) => f.start === i) && !lookalikeStarts.has(i)) {
