@@ -83,6 +83,8 @@ function buildTree(text: string, limits: UfebsLimits, where: string): XNode {
   const onText = (t: string) => {
     const cur = stack[stack.length - 1];
     if (!cur) return; // whitespace outside the root (saxes reports non-whitespace itself)
+    // indentation between child elements is not text content: a PacketEPD of 10 000 EDs has 10 000 of them
+    if (cur.children.length && !/\S/.test(t)) return;
     const cap = cur.uri === ENV_NS && cur.local === 'Object' ? Math.ceil((limits.maxEnvelopeBytes * 4) / 3) + 1024 * 1024 : limits.maxTextChars;
     if (cur.text.length + t.length > cap) fail('NOT_WELL_FORMED', `text of <${cur.local}> exceeds ${cap} characters (cap)`);
     cur.text += t;
