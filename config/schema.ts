@@ -98,6 +98,8 @@ export const configSchema = z.object({
     /** SMEV certificates whose signatures on replies are trusted */
     trust: z.array(z.string()).min(1),
     provider: z.enum(['js', 'openssl']).default('js'),
+    /** packets being built, signed and sent at the same time (the sender's prefetch) */
+    concurrency: z.number().int().min(1).max(64).default(8),
     timeoutMs: duration.default(180_000),
     testMessage: z.boolean().default(false),
     pollMinMs: duration.default(1000),

@@ -17,7 +17,7 @@ import { csvLayoutSchema, type CsvLayout } from '../transformers/csv/layout.ts';
 import { parsePayeesCsv, PayeeIndex } from '../transformers/classify/payees.ts';
 import { DEFAULT_IDENTIFIER_CONFIG } from '../transformers/classify/identifiers.ts';
 import { Intake, type FileOutcome } from '../routes/intake.ts';
-import { Batcher } from '../routes/batcher.ts';
+import { Batcher, chunkIds } from '../routes/batcher.ts';
 import { Sender } from '../routes/sender.ts';
 import { Poller } from '../routes/poller.ts';
 import { Sweeper } from '../routes/sweeper.ts';
@@ -99,7 +99,12 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   const broker = new Broker(config.broker.url, topology, log.child({ component: 'broker' }));
   await broker.start();
 
-  const publishPayment = (id: number) => broker.publish(topology.workExchange, 'payment.reportable', { paymentId: id }, { messageId: `payment-${id}` });
+  // reportable payments are announced in chunks of up to IDS_PER_MESSAGE ids (order does not matter to the batcher),
+  // all chunks in flight at once, each waiting for its confirm
+  const publishPayments = async (ids: number[]) => {
+    await Promise.all(chunkIds(ids).map((c) =>
+      broker.publish(topology.workExchange, 'payment.reportable', { paymentIds: c }, { messageId: `payments-${c[0]}-${c[c.length - 1]}-${c.length}` })));
+  };
   const publishPacket = (id: number, messageId: string) =>
     broker.publish(topology.workExchange, 'packet.ready', { packetId: id }, { messageId: `packet-${id}`, correlationId: messageId });
 
@@ -117,7 +122,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   });
   const listeners: ((o: FileOutcome) => void)[] = [];
   const afterCommit = async (o: FileOutcome) => {
-    for (const id of o.reportableIds) await publishPayment(id);
+    await publishPayments(o.reportableIds);
     for (const l of listeners) l(o);
   };
 
@@ -125,14 +130,14 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     endpoint: config.smev.endpoint, version: config.smev.version, signer, trusted, provider, timeoutMs: config.smev.timeoutMs,
     testMessage: config.smev.testMessage, store, log: log.child({ component: 'smev' }),
   });
-  const poller = new Poller({ store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, publishPacket, publishPayment });
+  const poller = new Poller({ store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, publishPacket, publishPayments });
   const batcher = new Batcher({ store, log: log.child({ component: 'batcher' }), maxItems: config.batch.maxItems, maxWaitMs: config.batch.maxWaitMs, publishPacket });
   const sender = new Sender({
     store, client, log: log.child({ component: 'sender' }),
     informationSystemId: config.gis.informationSystemId, organizationId: config.gis.organizationId,
     validate: (xml) => validate(xml, gisSchemas), onSent: () => poller.wake(),
   });
-  const sweeper = new Sweeper({ store, log: log.child({ component: 'sweeper' }), publishPayment, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10) });
+  const sweeper = new Sweeper({ store, log: log.child({ component: 'sweeper' }), publishPayments, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10) });
 
   // every retry and park is decided by the retry policy and recorded in PostgreSQL (routes/delivery.ts)
   const guard = (route: 'payments' | 'packets', h: (m: GuardedMessage) => Promise<Outcome>) => {
@@ -143,7 +148,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   const payments = guard('payments', batcher.handle);
   const packets = guard('packets', sender.handle);
   await broker.consume(topology.routes.payments.queue, payments.handler, { prefetch: Math.max(config.broker.prefetch, config.batch.maxItems * 2), retryQueues: payments.retryQueues });
-  await broker.consume(topology.routes.packets.queue, packets.handler, { prefetch: 4, retryQueues: packets.retryQueues });
+  await broker.consume(topology.routes.packets.queue, packets.handler, { prefetch: config.smev.concurrency, retryQueues: packets.retryQueues });
   poller.start();
   await sweeper.sweep();
   sweeper.start(30_000);

@@ -15,6 +15,7 @@ import { openStore } from '../connectors/store/db.ts';
 import { buildTopology } from '../connectors/amqp/topology.ts';
 import { Parking, ReplayError, parseReplayFilter } from '../routes/parking.ts';
 import { smevTools, SMEV_HELP } from './smev-tools.ts';
+import { runBench, BENCH_HELP, parseCount, parseSize } from './bench.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_CONFIG = resolve(ROOT, 'config/bus.yaml');
@@ -31,6 +32,7 @@ Commands:
   keys generate   make GOST 2012-256 test key pairs with self-signed certificates
   smev            SMEV 3 XML tools: transform (digested bytes), verify (every signature), sign
   parking         list parked messages with their reasons; replay them to their work queue (audited)
+  bench           throughput benchmark with the broker's and the database's ceilings beside it
 
 Run "gkh-bus <command> --help" for the options of a command.`;
 
@@ -79,6 +81,7 @@ replay   moves parked messages of <queue> (a route name "packets" / "payments", 
 Exit status: 0 done, 1 failure, 2 usage error.`,
   demo: DEMO_HELP,
   smev: SMEV_HELP,
+  bench: BENCH_HELP,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -112,6 +115,18 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'smev': return await smevTools(rest);
       case 'parking': return await parkingCmd(rest);
+      case 'bench': {
+        const a = args(rest, { payments: { type: 'string' }, json: { type: 'boolean' }, 'big-file': { type: 'string' }, provider: { type: 'string' },
+          keep: { type: 'boolean' }, config: { type: 'string' }, timeout: { type: 'string' } });
+        if (a.values.help) return help('bench');
+        const provider = a.values.provider;
+        if (provider !== undefined && provider !== 'js' && provider !== 'openssl') {
+          throw Object.assign(new Error(`--provider ${provider}: expected js or openssl`), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+        }
+        return await runBench({ root: ROOT, configFile: a.values.config ?? DEFAULT_CONFIG, payments: parseCount(a.values.payments ?? '200000'),
+          json: !!a.values.json, bigFileBytes: a.values['big-file'] ? parseSize(a.values['big-file']) : undefined, provider,
+          keep: !!a.values.keep, timeoutMs: (a.values.timeout ? Number(a.values.timeout) : 1800) * 1000 });
+      }
       default:
         console.error(`unknown command "${cmd}"\n\n${HELP}`);
         return 2;

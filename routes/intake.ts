@@ -54,6 +54,7 @@ export class Intake {
     }
 
     let parsed: ParsedFile;
+    const t0 = performance.now();
     try {
       parsed = parseInputFile(bytes, name, this.d.layouts());
     } catch (e) {
@@ -64,6 +65,7 @@ export class Intake {
       return out;
     }
 
+    const parseMs = performance.now() - t0;
     const { index, versionId } = this.d.registry();
     const problems = [...parsed.rejected, ...parsed.warnings];
     const outcome = await store.transaction(async (tx) => {
@@ -77,12 +79,13 @@ export class Intake {
       const skipped = inserted.length - reportable;
       await store.query(
         `UPDATE files SET status = 'ACCEPTED', payments_added = $2, reportable = $3, skipped = $4, records_rejected = $5,
-                problems = $6::jsonb, finished_at = now() WHERE id = $1`,
+                problems = $6::jsonb, finished_at = clock_timestamp() WHERE id = $1`,
         [f.id, inserted.length, reportable, skipped, parsed.rejected.length, JSON.stringify(problems)], tx);
       return { fileId: f.id, payments: inserted.length, reportable, skipped, reportableIds };
     });
     flog.info('file accepted', { fileId: outcome.fileId, format: parsed.format, encoding: parsed.encoding, parsed: parsed.payments.length,
-      added: outcome.payments, reportable: outcome.reportable, skipped: outcome.skipped, recordsRejected: parsed.rejected.length });
+      added: outcome.payments, reportable: outcome.reportable, skipped: outcome.skipped, recordsRejected: parsed.rejected.length,
+      bytes: bytes.length, parseMs: Math.round(parseMs), storeMs: Math.round(performance.now() - t0 - parseMs) });
     for (const p of parsed.rejected) flog.warn('record rejected', { fileId: outcome.fileId, code: p.code, location: p.location, ref: p.ref, problem: p.message });
     return { ...outcome, name, status: 'ACCEPTED', recordsRejected: parsed.rejected.length, problems };
   }

@@ -12,7 +12,8 @@ export interface PollerDeps {
   minMs: number;
   maxMs: number;
   publishPacket: (packetId: number, messageId: string) => Promise<void>;
-  publishPayment: (paymentId: number) => Promise<void>;
+  /** announces payment.reportable for these ids (in chunks) */
+  publishPayments: (paymentIds: number[]) => Promise<void>;
 }
 
 /**
@@ -115,7 +116,7 @@ export class Poller {
     this.received++;
     const followUp = await this.apply(parsed);
     if (followUp?.packet) await this.d.publishPacket(followUp.packet.id, followUp.packet.messageId);
-    for (const id of followUp?.payments ?? []) await this.d.publishPayment(id);
+    if (followUp?.payments?.length) await this.d.publishPayments(followUp.payments);
     const a = await client.ack(parsed.messageId, true);
     if (a.kind !== 'ok') log.warn('Ack failed; SMEV will deliver the message again', { messageId: parsed.messageId, result: a.kind });
     return true;
