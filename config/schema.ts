@@ -66,7 +66,12 @@ export const configSchema = z.object({
     stableMs: duration.default(1000),
     usePolling: z.boolean().default(false),
     pollIntervalMs: duration.default(1000),
+    /** largest file read whole into memory (CSV registries, single EDs, SigEnvelopes) */
     maxFileBytes: z.number().int().positive().default(200 * 1024 * 1024),
+    /** UFEBS PacketEPD files above this size are taken in streaming (two passes, bounded memory) */
+    streamAboveBytes: z.number().int().positive().default(32 * 1024 * 1024),
+    /** largest PacketEPD file taken in streaming */
+    maxStreamedBytes: z.number().int().positive().default(8 * 1024 ** 3),
   }).strict().superRefine((i, ctx) => {
     for (const k of ['processing', 'archive', 'quarantine'] as const) {
       if (i[k].replace(/\/+$/, '') === i.path.replace(/\/+$/, '')) ctx.addIssue({ code: 'custom', path: [k], message: 'must be another folder than inbox.path' });
