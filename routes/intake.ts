@@ -97,7 +97,7 @@ export class Intake {
    * payment of it exists before the whole file passed its structural checks, and none if pass 2 fails.
    * Returns undefined when the file is not a PacketEPD (small roots are parsed whole by the caller).
    */
-  async processFile(path: string, name: string, size: number, source = 'inbox', chunkPayments = 5000): Promise<FileOutcome | undefined> {
+  async processFile(path: string, name: string, size: number, source = 'inbox', chunkPayments = 1000): Promise<FileOutcome | undefined> {
     const { store, log } = this.d;
     const t0 = performance.now();
     const v = new UfebsStreamParser('validate');

@@ -114,7 +114,10 @@ export class UfebsStreamParser {
     if (ed.local === 'ED108') checkEd108Sum(ed, 'PacketEPD/');
     if (PAYMENT_EDS.has(ed.local)) {
       processEd(ed, this.ctx);
-      if (this.mode === 'validate') this.ctx.payments.length = 0;
+      if (this.mode === 'validate') {
+        this.emitted += this.ctx.payments.length; // counted, not kept
+        this.ctx.payments.length = 0;
+      }
     } else {
       this.ctx.warnings.push({
         code: 'ED_SKIPPED',
