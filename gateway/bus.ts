@@ -99,11 +99,14 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   const broker = new Broker(config.broker.url, topology, log.child({ component: 'broker' }));
   await broker.start();
 
-  // reportable payments are announced in chunks of up to IDS_PER_MESSAGE ids (order does not matter to the batcher),
-  // all chunks in flight at once, each waiting for its confirm
+  // reportable payments are announced in chunks of up to 500 ids (order does not matter to the batcher),
+  // up to 32 chunks in flight at once, each waiting for its confirm
   const publishPayments = async (ids: number[]) => {
-    await Promise.all(chunkIds(ids).map((c) =>
-      broker.publish(topology.workExchange, 'payment.reportable', { paymentIds: c }, { messageId: `payments-${c[0]}-${c[c.length - 1]}-${c.length}` })));
+    const chunks = chunkIds(ids);
+    for (let i = 0; i < chunks.length; i += 32) {
+      await Promise.all(chunks.slice(i, i + 32).map((c) =>
+        broker.publish(topology.workExchange, 'payment.reportable', { paymentIds: c }, { messageId: `payments-${c[0]}-${c[c.length - 1]}-${c.length}` })));
+    }
   };
   const publishPacket = (id: number, messageId: string) =>
     broker.publish(topology.workExchange, 'packet.ready', { packetId: id }, { messageId: `packet-${id}`, correlationId: messageId });
