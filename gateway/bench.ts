@@ -328,6 +328,8 @@ export interface BenchResult {
   parseMbPerSec: number;
   e2eSentPerSec?: number;
   e2eAcceptedPerSec?: number;
+  /** false when the run stopped (timeout, Ctrl-C) before every payment was final */
+  complete?: boolean;
   sentSeconds?: number;
   acceptedSeconds?: number;
   stagesMs?: Record<string, { p50: number; p99: number }>;
@@ -421,6 +423,11 @@ export async function runBench(o: BenchOptions): Promise<number> {
   let child: ChildProcess | undefined;
   let code = 0;
   const timers: NodeJS.Timeout[] = [];
+  // Ctrl-C / SIGTERM: stop measuring, report what was reached, and clean up as after a normal run
+  let aborted = false;
+  const onSignal = () => { aborted = true; };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const db = new pg.Client({ connectionString: dbUrl.toString() });
   try {
     // BENCH_BUS_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the bus process
@@ -454,6 +461,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
     let tSent: number | undefined;
     let tAccepted: number | undefined;
     let tFiles: number | undefined;
+    let last = { sent: 0, accepted: 0, at: t0 };
     for (;;) {
       const { rows: [s] } = await db.query<{ files: number; rejected: number; received: number; sent: number; accepted: number; final: number }>(
         `SELECT (SELECT count(*) FROM files WHERE status IN ('ACCEPTED','DUPLICATE','REJECTED'))::int AS files,
@@ -464,6 +472,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
                 count(*) FILTER (WHERE status IN ('ACCEPTED','REJECTED','INVALID'))::int AS final
            FROM payments WHERE status <> 'SKIPPED'`);
       const now = Date.now();
+      last = { sent: s.sent, accepted: s.accepted, at: now };
       if (s.files >= files.length && !tFiles) tFiles = now;
       if (s.sent >= reportable && !tSent) tSent = now;
       if (s.final >= reportable && !tAccepted) tAccepted = now;
@@ -476,9 +485,9 @@ export async function runBench(o: BenchOptions): Promise<number> {
         if (tAccepted) break;
       }
       if (s.rejected) throw new Error(`a generated file was rejected: ${(await db.query('SELECT name, reason FROM files WHERE status = $1 LIMIT 1', ['REJECTED'])).rows[0]?.reason}`);
-      if (now > hardEnd) {
-        code = 1;
-        out(`\ntimed out after ${el.toFixed(0)} s`);
+      if (now > hardEnd || aborted) {
+        code = aborted ? 130 : 1;
+        out(`\n${aborted ? 'interrupted' : 'timed out'} after ${el.toFixed(0)} s: the rates below are those reached so far`);
         break;
       }
       await sleep(250);
@@ -523,8 +532,10 @@ export async function runBench(o: BenchOptions): Promise<number> {
     if (!o.bigFileBytes) {
       result.sentSeconds = tSent ? (tSent - t0) / 1000 : undefined;
       result.acceptedSeconds = tAccepted ? (tAccepted - t0) / 1000 : undefined;
-      result.e2eSentPerSec = tSent ? Math.round(reportable / ((tSent - t0) / 1000)) : 0;
-      result.e2eAcceptedPerSec = tAccepted ? Math.round(reportable / ((tAccepted - t0) / 1000)) : 0;
+      // an unfinished run (timeout, Ctrl-C) reports the rate reached so far
+      result.complete = !!tAccepted;
+      result.e2eSentPerSec = Math.round(tSent ? reportable / ((tSent - t0) / 1000) : last.sent / ((last.at - t0) / 1000));
+      result.e2eAcceptedPerSec = Math.round(tAccepted ? reportable / ((tAccepted - t0) / 1000) : last.accepted / ((last.at - t0) / 1000));
       result.stagesMs = await stages(db, drops);
       const { rows: [c] } = await db.query<{ packets: number; lost: number }>(
         `SELECT (SELECT count(*) FROM packets)::int AS packets,
@@ -532,21 +543,25 @@ export async function runBench(o: BenchOptions): Promise<number> {
       result.packets = c.packets;
       result.lost = c.lost;
 
-      // 5. ceilings on the same broker and database
-      progress('  measuring the broker ceiling …');
-      const body = JSON.stringify({ paymentId: 1_000_000 }).length;
-      const b = await brokerCeiling(base.broker.url, `${prefix}.ceiling`, Math.min(o.payments, 100_000), body);
-      progress('  measuring the database ceiling …');
-      const d = await dbCeiling(dbUrl.toString(), o.payments);
-      process.stderr.write('\n');
-      result.rawBrokerPerSec = b.perSec;
-      result.rawDbInsertPerSec = d.perSec;
-      result.ratioToBroker = Math.round((result.e2eSentPerSec / b.perSec) * 100) / 100;
-      result.ratioToDbInsert = Math.round((result.e2eSentPerSec / d.perSec) * 100) / 100;
+      // 5. ceilings on the same broker and database (also after a timeout; not after Ctrl-C)
+      if (!aborted) {
+        progress('  measuring the broker ceiling …');
+        const body = JSON.stringify({ paymentId: 1_000_000 }).length;
+        const b = await brokerCeiling(base.broker.url, `${prefix}.ceiling`, Math.min(o.payments, 100_000), body);
+        progress('  measuring the database ceiling …');
+        const d = await dbCeiling(dbUrl.toString(), o.payments);
+        process.stderr.write('\n');
+        result.rawBrokerPerSec = b.perSec;
+        result.rawDbInsertPerSec = d.perSec;
+        result.ratioToBroker = Math.round((result.e2eSentPerSec / b.perSec) * 100) / 100;
+        result.ratioToDbInsert = Math.round((result.e2eSentPerSec / d.perSec) * 100) / 100;
+      }
     }
     if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else printResult(result, out);
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const t of timers) clearInterval(t);
     if (child && child.exitCode === null) child.kill('SIGKILL');
     await db.end().catch(() => {});
@@ -587,8 +602,9 @@ function printResult(r: BenchResult, out: (s: string) => void): void {
   row('input', `${r.files} file(s), ${r.inputMb} MB, ${r.payments} payments, ${r.reportable} reportable`);
   row('parse', `${r.parsePaymentsPerSec} payments/s, ${r.parseMbPerSec} MB/s`);
   if (r.mode === 'throughput') {
-    row('end to end: drop → SENT', `${r.e2eSentPerSec} payments/s (${r.sentSeconds?.toFixed(1)} s)`);
-    row('end to end: drop → ACCEPTED', `${r.e2eAcceptedPerSec} payments/s (${r.acceptedSeconds?.toFixed(1)} s)`);
+    const secs = (v?: number) => (v === undefined ? 'not all reached: rate so far' : `${v.toFixed(1)} s`);
+    row('end to end: drop → SENT', `${r.e2eSentPerSec} payments/s (${secs(r.sentSeconds)})`);
+    row('end to end: drop → ACCEPTED', `${r.e2eAcceptedPerSec} payments/s (${secs(r.acceptedSeconds)})`);
     row('ceiling: raw broker (1 quorum queue)', `${r.rawBrokerPerSec} messages/s   bus/ceiling ${r.ratioToBroker}`);
     row('ceiling: bulk insert of N rows', `${r.rawDbInsertPerSec} rows/s   bus/ceiling ${r.ratioToDbInsert}`);
     row('packets', `${r.packets}; payments lost ${r.lost}`);
