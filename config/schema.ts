@@ -35,7 +35,8 @@ export const configSchema = z.object({
      * repeats until then (then the message is parked); when absent, the message is parked after the last tier
      */
     retryUntil: duration.optional(),
-    prefetch: z.number().int().min(1).max(10_000).default(1000),
+    /** payment.reportable messages (≤ 500 ids each) the batcher holds unacknowledged */
+    prefetch: z.number().int().min(1).max(10_000).default(32),
   }).strict().superRefine((b, ctx) => {
     if (b.retryUntil === undefined) return;
     const sum = b.retryDelays.reduce((a, d) => a + d, 0);

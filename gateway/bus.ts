@@ -150,7 +150,10 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   };
   const payments = guard('payments', batcher.handle);
   const packets = guard('packets', sender.handle);
-  await broker.consume(topology.routes.payments.queue, payments.handler, { prefetch: Math.max(config.broker.prefetch, config.batch.maxItems * 2), retryQueues: payments.retryQueues });
+  // a payment.reportable message holds up to 500 ids: broker.prefetch (default 32) of them keep the batcher busy
+  // without holding a huge backlog unacknowledged (a graceful stop packs what is held); older single-id messages
+  // are then packed in smaller packets, which is correct, only less efficient
+  await broker.consume(topology.routes.payments.queue, payments.handler, { prefetch: config.broker.prefetch, retryQueues: payments.retryQueues });
   await broker.consume(topology.routes.packets.queue, packets.handler, { prefetch: config.smev.concurrency, retryQueues: packets.retryQueues });
   poller.start();
   await sweeper.sweep();
