@@ -37,7 +37,7 @@ test.serial('the batcher packs chunk messages and in-flight single-id messages a
     const r = await h.bus.store.query<{ id: number; status: string; packet_id: number | null }>(
       'SELECT id, status, packet_id FROM payments WHERE id = ANY($1::bigint[]) ORDER BY id', [ids]);
     return r.every((x) => x.status === 'ACCEPTED') ? r : undefined;
-  }, 30_000, 'all accepted');
+  }, 90_000, 'all accepted');
   const packets = new Set(rows.map((r) => r.packet_id));
   t.is(packets.size, 2, 'maxItems 3: 5 payments in 2 packets');
   const [ev] = await h.bus.store.query<{ n: number }>(

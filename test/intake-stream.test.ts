@@ -112,7 +112,7 @@ test.serial('big files through the inbox: streamed in two passes, same outcome; 
   const ps = await waitFor(async () => {
     const r = await h.bus.store.query<{ status: string }>('SELECT status FROM payments WHERE file_id = $1', [f.id]);
     return r.every((p) => ['ACCEPTED', 'REJECTED', 'SKIPPED'].includes(p.status)) ? r : undefined;
-  }, 30_000, 'final statuses');
+  }, 90_000, 'final statuses');
   t.is(ps.filter((p) => p.status === 'SKIPPED').length, 1);
   t.is(ps.filter((p) => p.status === 'ACCEPTED' || p.status === 'REJECTED').length, 3);
 
