@@ -428,7 +428,9 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const onSignal = () => { aborted = true; };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const db = new pg.Client({ connectionString: dbUrl.toString() });
+  // a pool, so that a restart of PostgreSQL during a long run costs a few polls, not the run
+  const db = new pg.Pool({ connectionString: dbUrl.toString(), max: 2 });
+  db.on('error', () => {});
   try {
     // BENCH_BUS_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the bus process
     const nodeArgs = (process.env.BENCH_BUS_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -442,7 +444,6 @@ export async function runBench(o: BenchOptions): Promise<number> {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the bus did not start; see ${busLog}`);
       await sleep(200);
     }
-    await db.connect();
     out(`bus process ${child.pid} started (database ${dbUrl.pathname.slice(1)}, queues ${prefix}.*, log ${busLog})`);
 
     const busPid = child.pid!;
@@ -463,14 +464,21 @@ export async function runBench(o: BenchOptions): Promise<number> {
     let tFiles: number | undefined;
     let last = { sent: 0, accepted: 0, at: t0 };
     for (;;) {
-      const { rows: [s] } = await db.query<{ files: number; rejected: number; received: number; sent: number; accepted: number; final: number }>(
+      const polled = await db.query<{ files: number; rejected: number; received: number; sent: number; accepted: number; final: number }>(
         `SELECT (SELECT count(*) FROM files WHERE status IN ('ACCEPTED','DUPLICATE','REJECTED'))::int AS files,
                 (SELECT count(*) FROM files WHERE status = 'REJECTED')::int AS rejected,
                 (SELECT coalesce(sum(payments_added), 0) FROM files)::int AS received,
                 count(*) FILTER (WHERE status IN ('SENT','ACCEPTED','REJECTED'))::int AS sent,
                 count(*) FILTER (WHERE status = 'ACCEPTED')::int AS accepted,
                 count(*) FILTER (WHERE status IN ('ACCEPTED','REJECTED','INVALID'))::int AS final
-           FROM payments WHERE status <> 'SKIPPED'`);
+           FROM payments WHERE status <> 'SKIPPED'`).catch((e: Error) => e);
+      if (polled instanceof Error) {
+        progress(`  database unavailable (${polled.message}); retrying`);
+        if (Date.now() > hardEnd || aborted) break;
+        await sleep(1000);
+        continue;
+      }
+      const [s] = polled.rows;
       const now = Date.now();
       last = { sent: s.sent, accepted: s.accepted, at: now };
       if (s.files >= files.length && !tFiles) tFiles = now;
@@ -575,7 +583,16 @@ export async function runBench(o: BenchOptions): Promise<number> {
   return code;
 }
 
-async function stages(db: pg.Client, drops: { name: string; at: number }[]): Promise<Record<string, { p50: number; p99: number }>> {
+async function stages(pool: pg.Pool, drops: { name: string; at: number }[]): Promise<Record<string, { p50: number; p99: number }>> {
+  const db = await pool.connect(); // one connection: the temporary table lives in it
+  try {
+    return await stagesOn(db, drops);
+  } finally {
+    db.release();
+  }
+}
+
+async function stagesOn(db: pg.PoolClient, drops: { name: string; at: number }[]): Promise<Record<string, { p50: number; p99: number }>> {
   await db.query('CREATE TEMP TABLE bench_drops (name text PRIMARY KEY, dropped_at timestamptz)');
   await db.query(`INSERT INTO bench_drops SELECT * FROM json_to_recordset($1::json) AS x(name text, dropped_at timestamptz)`,
     [JSON.stringify(drops.map((d) => ({ name: d.name, dropped_at: new Date(d.at).toISOString() })))]);
