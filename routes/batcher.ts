@@ -57,7 +57,7 @@ export class Batcher {
 
   handle = (m: BusMessage): Promise<Outcome> => {
     const ids = paymentIdsOf(m.body);
-    if (!ids) return Promise.resolve({ kind: 'park', reason: 'body has no valid paymentId / paymentIds' });
+    if (!ids) return Promise.resolve({ kind: 'park', reason: 'body has no valid paymentId' });
     return new Promise<Outcome>((resolve) => {
       const msg: Waiting = { remaining: ids.length, settled: false, resolve };
       for (const id of ids) this.ids.push({ id, msg });

@@ -131,11 +131,11 @@ interface Queue {
 }
 
 /**
- * xmllint runs of one schema set at the same time. Each run costs a worker, a WebAssembly instance (up to
+ * xmllint runs of one schema set at the same time (two: one may wait on a slow worker). Each run costs a worker, a WebAssembly instance (up to
  * 256 MB) and a schema compilation (~200 ms) whatever the number of documents, so documents that arrive
  * while a run is busy wait and go together in the next run (at most maxBatch).
  */
-export const MAX_RUNS_PER_SET = 1;
+export const MAX_RUNS_PER_SET = 2;
 
 const queues = new WeakMap<SchemaSet, Queue>();
 /** Maximum number of documents validated in one xmllint run. */
