@@ -36,7 +36,8 @@ export const configSchema = z.object({
      * repeats until then (then the message is parked); when absent, the message is parked after the last tier
      */
     retryUntil: duration.optional(),
-    prefetch: z.number().int().min(1).max(10_000).default(1000),
+    /** payment.reportable messages (≤ 500 ids each) the batcher holds unacknowledged */
+    prefetch: z.number().int().min(1).max(10_000).default(32),
   }).strict().superRefine((b, ctx) => {
     if (b.retryUntil === undefined) return;
     const sum = b.retryDelays.reduce((a, d) => a + d, 0);
@@ -67,7 +68,12 @@ export const configSchema = z.object({
     stableMs: duration.default(1000),
     usePolling: z.boolean().default(false),
     pollIntervalMs: duration.default(1000),
+    /** largest file read whole into memory (CSV registries, single EDs, SigEnvelopes) */
     maxFileBytes: z.number().int().positive().default(200 * 1024 * 1024),
+    /** UFEBS PacketEPD files above this size are taken in streaming (two passes, bounded memory) */
+    streamAboveBytes: z.number().int().positive().default(32 * 1024 * 1024),
+    /** largest PacketEPD file taken in streaming */
+    maxStreamedBytes: z.number().int().positive().default(8 * 1024 ** 3),
   }).strict().superRefine((i, ctx) => {
     for (const k of ['processing', 'archive', 'quarantine'] as const) {
       if (i[k].replace(/\/+$/, '') === i.path.replace(/\/+$/, '')) ctx.addIssue({ code: 'custom', path: [k], message: 'must be another folder than inbox.path' });
@@ -117,6 +123,8 @@ export const configSchema = z.object({
     /** SMEV certificates whose signatures on replies are trusted */
     trust: z.array(z.string()).min(1),
     provider: z.enum(['js', 'openssl']).default('js'),
+    /** packets being built, signed and sent at the same time (the sender's prefetch) */
+    concurrency: z.number().int().min(1).max(64).default(8),
     timeoutMs: duration.default(180_000),
     testMessage: z.boolean().default(false),
     pollMinMs: duration.default(1000),

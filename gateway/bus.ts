@@ -17,7 +17,7 @@ import { csvLayoutSchema, type CsvLayout } from '../transformers/csv/layout.ts';
 import { parsePayeesCsv, PayeeIndex } from '../transformers/classify/payees.ts';
 import { DEFAULT_IDENTIFIER_CONFIG } from '../transformers/classify/identifiers.ts';
 import { Intake, type FileOutcome } from '../routes/intake.ts';
-import { Batcher } from '../routes/batcher.ts';
+import { Batcher, chunkIds } from '../routes/batcher.ts';
 import { Sender } from '../routes/sender.ts';
 import { Poller } from '../routes/poller.ts';
 import { Sweeper } from '../routes/sweeper.ts';
@@ -108,7 +108,15 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   const broker = new Broker(config.broker.url, topology, log.child({ component: 'broker' }));
   await broker.start();
 
-  const publishPayment = (id: number) => broker.publish(topology.workExchange, 'payment.reportable', { paymentId: id }, { messageId: `payment-${id}` });
+  // reportable payments are announced in chunks of up to 500 ids (order does not matter to the batcher),
+  // up to 32 chunks in flight at once, each waiting for its confirm
+  const publishPayments = async (ids: number[]) => {
+    const chunks = chunkIds(ids);
+    for (let i = 0; i < chunks.length; i += 32) {
+      await Promise.all(chunks.slice(i, i + 32).map((c) =>
+        broker.publish(topology.workExchange, 'payment.reportable', { paymentIds: c }, { messageId: `payments-${c[0]}-${c[c.length - 1]}-${c.length}` })));
+    }
+  };
   const publishPacket = (id: number, messageId: string) =>
     broker.publish(topology.workExchange, 'packet.ready', { packetId: id }, { messageId: `packet-${id}`, correlationId: messageId });
 
@@ -127,7 +135,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   });
   const listeners: ((o: FileOutcome) => void)[] = [];
   const afterCommit = async (o: FileOutcome) => {
-    for (const id of o.reportableIds) await publishPayment(id);
+    await publishPayments(o.reportableIds);
     for (const l of listeners) l(o);
   };
 
@@ -154,7 +162,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     },
   });
   poller = new Poller({
-    store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, publishPacket, publishPayment,
+    store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, publishPacket, publishPayments,
     registry: refresher,
   });
   const batcher = new Batcher({ store, log: log.child({ component: 'batcher' }), maxItems: config.batch.maxItems, maxWaitMs: config.batch.maxWaitMs, publishPacket });
@@ -163,7 +171,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     informationSystemId: config.gis.informationSystemId, organizationId: config.gis.organizationId,
     validate: (xml) => validate(xml, gisSchemas), onSent: () => poller.wake(),
   });
-  const sweeper = new Sweeper({ store, log: log.child({ component: 'sweeper' }), publishPayment, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10) });
+  const sweeper = new Sweeper({ store, log: log.child({ component: 'sweeper' }), publishPayments, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10) });
 
   // every retry and park is decided by the retry policy and recorded in PostgreSQL (routes/delivery.ts)
   const guard = (route: 'payments' | 'packets', h: (m: GuardedMessage) => Promise<Outcome>) => {
@@ -173,8 +181,11 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
   };
   const payments = guard('payments', batcher.handle);
   const packets = guard('packets', sender.handle);
-  await broker.consume(topology.routes.payments.queue, payments.handler, { prefetch: Math.max(config.broker.prefetch, config.batch.maxItems * 2), retryQueues: payments.retryQueues });
-  await broker.consume(topology.routes.packets.queue, packets.handler, { prefetch: 4, retryQueues: packets.retryQueues });
+  // a payment.reportable message holds up to 500 ids: broker.prefetch (default 32) of them keep the batcher busy
+  // without holding a huge backlog unacknowledged (a graceful stop packs what is held); older single-id messages
+  // are then packed in smaller packets, which is correct, only less efficient
+  await broker.consume(topology.routes.payments.queue, payments.handler, { prefetch: config.broker.prefetch, retryQueues: payments.retryQueues });
+  await broker.consume(topology.routes.packets.queue, packets.handler, { prefetch: config.smev.concurrency, retryQueues: packets.retryQueues });
   poller.start();
   if (config.payees.refresh.schedule !== 'off') refresher.schedule(parseCron(config.payees.refresh.schedule), config.payees.refresh.utc);
   // at start-up everything still REPORTABLE or BUILT-and-never-sent was left by a previous run (a crash

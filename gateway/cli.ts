@@ -16,6 +16,7 @@ import { buildTopology } from '../connectors/amqp/topology.ts';
 import { Parking, ReplayError, parseReplayFilter } from '../routes/parking.ts';
 import { smevTools, SMEV_HELP } from './smev-tools.ts';
 import { CLASSIFY_HELP, PAYEES_HELP, runClassify, runPayeesRefresh } from './classify-cli.ts';
+import { runBench, BENCH_HELP, parseCount, parseSize } from './bench.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_CONFIG = resolve(ROOT, 'config/bus.yaml');
@@ -34,6 +35,7 @@ Commands:
   parking         list parked messages with their reasons; replay them to their work queue (audited)
   classify        the selection decision for every payment of UFEBS/CSV files (tune the marker patterns)
   payees refresh  download the payee registry from ГИС now (through the running bus)
+  bench           throughput benchmark with the broker's and the database's ceilings beside it
 
 Run "gkh-bus <command> --help" for the options of a command.`;
 
@@ -89,6 +91,7 @@ Exit status: 0 done, 1 failure, 2 usage error.`,
   smev: SMEV_HELP,
   classify: CLASSIFY_HELP,
   payees: PAYEES_HELP,
+  bench: BENCH_HELP,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -134,6 +137,18 @@ export async function main(argv: string[]): Promise<number> {
         if (a.values.help || a.positionals[0] !== 'refresh') return help('payees', !a.values.help);
         const { config } = loadConfig(a.values.config ?? process.env.GKH_CONFIG ?? DEFAULT_CONFIG);
         return await runPayeesRefresh(config, !!a.values.wait);
+      }
+      case 'bench': {
+        const a = args(rest, { payments: { type: 'string' }, json: { type: 'boolean' }, 'big-file': { type: 'string' }, provider: { type: 'string' },
+          keep: { type: 'boolean' }, config: { type: 'string' }, timeout: { type: 'string' } });
+        if (a.values.help) return help('bench');
+        const provider = a.values.provider;
+        if (provider !== undefined && provider !== 'js' && provider !== 'openssl') {
+          throw Object.assign(new Error(`--provider ${provider}: expected js or openssl`), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+        }
+        return await runBench({ root: ROOT, configFile: a.values.config ?? DEFAULT_CONFIG, payments: parseCount(a.values.payments ?? '200000'),
+          json: !!a.values.json, bigFileBytes: a.values['big-file'] ? parseSize(a.values['big-file']) : undefined, provider,
+          keep: !!a.values.keep, timeoutMs: (a.values.timeout ? Number(a.values.timeout) : 1800) * 1000 });
       }
       default:
         console.error(`unknown command "${cmd}"\n\n${HELP}`);

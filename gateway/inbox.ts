@@ -20,6 +20,10 @@ export interface InboxOptions {
   usePolling: boolean;
   pollIntervalMs: number;
   maxFileBytes: number;
+  /** PacketEPD files above this size are taken in streaming, in two passes, never read whole */
+  streamAboveBytes: number;
+  /** largest PacketEPD file taken in streaming */
+  maxStreamedBytes: number;
 }
 
 /** hidden files and the notes the bus writes beside files */
@@ -208,13 +212,17 @@ export class Inbox {
 
   private async process(claimed: string, name: string, flog: Logger): Promise<void> {
     const size = (await stat(claimed)).size;
-    let outcome: FileOutcome;
-    if (size > this.o.maxFileBytes) {
-      outcome = await this.intake.recordRejected(name, await sha256File(claimed), size, 'inbox',
-        `FILE_TOO_LARGE: ${size} bytes exceeds inbox.maxFileBytes ${this.o.maxFileBytes}`);
-    } else {
-      outcome = await this.intake.processBytes(await readFile(claimed), name);
+    let outcome: FileOutcome | undefined;
+    if (size > this.o.streamAboveBytes && size <= this.o.maxStreamedBytes) {
+      outcome = await this.intake.processFile(claimed, name, size); // undefined: not a PacketEPD
     }
+    if (!outcome && size > this.o.maxFileBytes) {
+      outcome = await this.intake.recordRejected(name, await sha256File(claimed), size, 'inbox',
+        size > this.o.maxStreamedBytes
+          ? `FILE_TOO_LARGE: ${size} bytes exceeds inbox.maxStreamedBytes ${this.o.maxStreamedBytes}`
+          : `FILE_TOO_LARGE: ${size} bytes exceeds inbox.maxFileBytes ${this.o.maxFileBytes} (only UFEBS PacketEPD files are taken in streaming above it)`);
+    }
+    outcome ??= await this.intake.processBytes(await readFile(claimed), name);
     await this.afterCommit(outcome);
     if (outcome.status === 'REJECTED') {
       const target = await freeName(this.o.quarantine, name);

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { UfebsStreamParser, NotStreamableError } from '../transformers/ufebs/stream.ts';
 import type { Transaction } from 'sequelize';
 import { parseInputFile } from '../transformers/intake.ts';
 import { classify, type ClassifyConfig } from '../transformers/classify/classify.ts';
@@ -42,18 +44,11 @@ export class Intake {
     const { store, log } = this.d;
     const flog = log.child({ file: name, sha256: sha256.slice(0, 16) });
 
-    const [orig] = await store.query<{ id: number; name: string }>(
-      "SELECT id, name FROM files WHERE sha256 = $1 AND status <> 'DUPLICATE'", [sha256]);
-    if (orig) {
-      const reason = `DUPLICATE_FILE: same content as file #${orig.id} "${orig.name}"`;
-      const [row] = await store.query<{ id: number }>(
-        `INSERT INTO files (name, sha256, size, source, status, reason, duplicate_of, finished_at)
-         VALUES ($1, $2, $3, $4, 'DUPLICATE', $5, $6, now()) RETURNING id`, [name, sha256, bytes.length, source, reason, orig.id]);
-      flog.info('duplicate file', { fileId: row.id, duplicateOf: orig.id });
-      return { fileId: row.id, name, status: 'DUPLICATE', reason, payments: 0, reportable: 0, skipped: 0, recordsRejected: 0, problems: [], reportableIds: [] };
-    }
+    const dup = await this.duplicate(name, sha256, bytes.length, source, flog);
+    if (dup) return dup;
 
     let parsed: ParsedFile;
+    const t0 = performance.now();
     try {
       parsed = parseInputFile(bytes, name, this.d.layouts());
     } catch (e) {
@@ -64,6 +59,7 @@ export class Intake {
       return out;
     }
 
+    const parseMs = performance.now() - t0;
     const { index, versionId } = this.d.registry();
     const problems = [...parsed.rejected, ...parsed.warnings];
     const outcome = await store.transaction(async (tx) => {
@@ -77,12 +73,13 @@ export class Intake {
       const skipped = inserted.length - reportable;
       await store.query(
         `UPDATE files SET status = 'ACCEPTED', payments_added = $2, reportable = $3, skipped = $4, records_rejected = $5,
-                problems = $6::jsonb, finished_at = now() WHERE id = $1`,
+                problems = $6::jsonb, finished_at = clock_timestamp() WHERE id = $1`,
         [f.id, inserted.length, reportable, skipped, parsed.rejected.length, JSON.stringify(problems)], tx);
       return { fileId: f.id, payments: inserted.length, reportable, skipped, reportableIds };
     });
     flog.info('file accepted', { fileId: outcome.fileId, format: parsed.format, encoding: parsed.encoding, parsed: parsed.payments.length,
-      added: outcome.payments, reportable: outcome.reportable, skipped: outcome.skipped, recordsRejected: parsed.rejected.length });
+      added: outcome.payments, reportable: outcome.reportable, skipped: outcome.skipped, recordsRejected: parsed.rejected.length,
+      bytes: bytes.length, parseMs: Math.round(parseMs), storeMs: Math.round(performance.now() - t0 - parseMs) });
     for (const p of parsed.rejected) flog.warn('record rejected', { fileId: outcome.fileId, code: p.code, location: p.location, ref: p.ref, problem: p.message });
     return { ...outcome, name, status: 'ACCEPTED', recordsRejected: parsed.rejected.length, problems };
   }
@@ -92,6 +89,100 @@ export class Intake {
     const [r] = await this.d.store.query<{ id: number; name: string; status: string; reason: string | null }>(
       "SELECT id, name, status, reason FROM files WHERE sha256 = $1 AND status <> 'DUPLICATE'", [sha256]);
     return r;
+  }
+
+  /**
+   * A big file, without reading it whole: pass 1 streams it through the validating UFEBS parser (and the
+   * sha256); pass 2 streams it again and stores its payments in chunks inside ONE transaction, so that no
+   * payment of it exists before the whole file passed its structural checks, and none if pass 2 fails.
+   * Returns undefined when the file is not a PacketEPD (small roots are parsed whole by the caller).
+   */
+  async processFile(path: string, name: string, size: number, source = 'inbox', chunkPayments = 1000): Promise<FileOutcome | undefined> {
+    const { store, log } = this.d;
+    const t0 = performance.now();
+    const v = new UfebsStreamParser('validate');
+    const hash = createHash('sha256');
+    let problem: string | undefined;
+    for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      hash.update(c as Buffer); // the hash needs every byte, also after a problem
+      if (problem) continue;
+      try {
+        v.write(c as Buffer);
+      } catch (e) {
+        if (e instanceof NotStreamableError) return undefined;
+        if (!(e instanceof IntakeError)) throw e;
+        problem = e.message;
+      }
+    }
+    let summary;
+    try {
+      if (!problem) summary = v.end();
+    } catch (e) {
+      if (!(e instanceof IntakeError)) throw e;
+      problem = e.message;
+    }
+    const sha256 = hash.digest('hex');
+    const flog = log.child({ file: name, sha256: sha256.slice(0, 16) });
+    const dup = await this.duplicate(name, sha256, size, source, flog);
+    if (dup) return dup;
+    if (problem || !summary) {
+      const out = await this.recordRejected(name, sha256, size, source, problem ?? 'INTERNAL: no summary');
+      flog.warn('file rejected', { fileId: out.fileId, reason: out.reason });
+      return out;
+    }
+    const parseMs = performance.now() - t0;
+    const { index, versionId } = this.d.registry();
+    const problems = [...summary.rejected, ...summary.warnings];
+    const outcome = await store.transaction(async (tx) => {
+      const [f] = await store.query<{ id: number }>(
+        `INSERT INTO files (name, sha256, size, source, status, format, encoding) VALUES ($1, $2, $3, $4, 'RECEIVED', 'UFEBS', $5) RETURNING id`,
+        [name, sha256, size, source, summary.encoding], tx);
+      const e = new UfebsStreamParser('emit');
+      const again = createHash('sha256');
+      const reportableIds: number[] = [];
+      let added = 0;
+      let reportable = 0;
+      const flush = async () => {
+        const rows = e.take().map((p) => this.toRow(p, f.id, index, versionId, problems));
+        if (!rows.length) return;
+        const inserted = await insertPayments(store, rows, tx);
+        added += inserted.length;
+        for (const r of inserted) {
+          if (r.status === 'REPORTABLE') reportableIds.push(r.id);
+          if (r.status !== 'SKIPPED') reportable++;
+        }
+      };
+      for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) {
+        again.update(c as Buffer);
+        e.write(c as Buffer);
+        if (e.pending >= chunkPayments) await flush();
+      }
+      e.end();
+      await flush();
+      if (again.digest('hex') !== sha256) throw new Error('the file changed between the two passes');
+      await store.query(
+        `UPDATE files SET status = 'ACCEPTED', payments_added = $2, reportable = $3, skipped = $4, records_rejected = $5,
+                problems = $6::jsonb, finished_at = clock_timestamp() WHERE id = $1`,
+        [f.id, added, reportable, added - reportable, summary.rejected.length, JSON.stringify(problems)], tx);
+      return { fileId: f.id, payments: added, reportable, skipped: added - reportable, reportableIds };
+    });
+    flog.info('file accepted', { fileId: outcome.fileId, format: 'UFEBS', encoding: summary.encoding, parsed: summary.payments,
+      added: outcome.payments, reportable: outcome.reportable, skipped: outcome.skipped, recordsRejected: summary.rejected.length,
+      bytes: size, streamed: true, parseMs: Math.round(parseMs), storeMs: Math.round(performance.now() - t0 - parseMs) });
+    for (const p of summary.rejected) flog.warn('record rejected', { fileId: outcome.fileId, code: p.code, location: p.location, ref: p.ref, problem: p.message });
+    return { ...outcome, name, status: 'ACCEPTED', recordsRejected: summary.rejected.length, problems };
+  }
+
+  private async duplicate(name: string, sha256: string, size: number, source: string, flog: Logger): Promise<FileOutcome | undefined> {
+    const [orig] = await this.d.store.query<{ id: number; name: string }>(
+      "SELECT id, name FROM files WHERE sha256 = $1 AND status <> 'DUPLICATE'", [sha256]);
+    if (!orig) return undefined;
+    const reason = `DUPLICATE_FILE: same content as file #${orig.id} "${orig.name}"`;
+    const [row] = await this.d.store.query<{ id: number }>(
+      `INSERT INTO files (name, sha256, size, source, status, reason, duplicate_of, finished_at)
+       VALUES ($1, $2, $3, $4, 'DUPLICATE', $5, $6, now()) RETURNING id`, [name, sha256, size, source, reason, orig.id]);
+    flog.info('duplicate file', { fileId: row.id, duplicateOf: orig.id });
+    return { fileId: row.id, name, status: 'DUPLICATE', reason, payments: 0, reportable: 0, skipped: 0, recordsRejected: 0, problems: [], reportableIds: [] };
   }
 
   async recordRejected(name: string, sha256: string, size: number, source: string, reason: string): Promise<FileOutcome> {

@@ -13,7 +13,8 @@ export interface PollerDeps {
   minMs: number;
   maxMs: number;
   publishPacket: (packetId: number, messageId: string) => Promise<void>;
-  publishPayment: (paymentId: number) => Promise<void>;
+  /** announces payment.reportable for these ids (in chunks) */
+  publishPayments: (paymentIds: number[]) => Promise<void>;
   /** answers to payee registry page requests (matched by OriginalMessageId) go here, not to the packets */
   registry?: {
     onResponse(r: ReceivedResponse, tx: Transaction): Promise<{ outcome: string; after?: () => Promise<void> } | undefined>;
@@ -121,7 +122,7 @@ export class Poller {
     this.received++;
     const followUp = await this.apply(parsed);
     if (followUp?.packet) await this.d.publishPacket(followUp.packet.id, followUp.packet.messageId);
-    for (const id of followUp?.payments ?? []) await this.d.publishPayment(id);
+    if (followUp?.payments?.length) await this.d.publishPayments(followUp.payments);
     // a follow-up (the next registry page request) runs while the answer is acknowledged: it is committed already
     const next = followUp?.after?.().catch((e: unknown) => log.error('follow-up of a response failed', { messageId: parsed.messageId, err: e }));
     const a = await client.ack(parsed.messageId, true);

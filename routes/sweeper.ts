@@ -4,7 +4,8 @@ import type { Logger } from '../connectors/log.ts';
 export interface SweeperDeps {
   store: Store;
   log: Logger;
-  publishPayment: (paymentId: number) => Promise<void>;
+  /** announces payment.reportable for these ids (in chunks) */
+  publishPayments: (paymentIds: number[]) => Promise<void>;
   publishPacket: (packetId: number, messageId: string) => Promise<void>;
   /** work older than this without progress is announced again */
   staleMs: number;
@@ -49,7 +50,7 @@ export class Sweeper {
       const payments = await store.query<{ id: number }>(
         `SELECT id FROM payments WHERE status = 'REPORTABLE' AND updated_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY id LIMIT 50000`,
         [staleMs]);
-      for (const p of payments) await this.d.publishPayment(p.id);
+      if (payments.length) await this.d.publishPayments(payments.map((p) => p.id));
       const packets = await store.query<{ id: number; message_id: string }>(
         `SELECT id, message_id FROM packets WHERE status = 'BUILT' AND (attempts = 0 OR $2) AND created_at < now() - make_interval(secs => $1::double precision / 1000)`,
         [staleMs, startup]);

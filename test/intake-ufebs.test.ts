@@ -215,3 +215,18 @@ test('text is fed in chunks: tiny chunks give the same result', (t) => {
     t.deepEqual(b.payments, a.payments);
   }
 });
+
+test('a big indented PacketEPD: the whitespace between thousands of EDs is not text over the cap (bug found by the bench)', (t) => {
+  const sample = text1251('PacketEPD_20251105_cp1251.xml');
+  const ed = /<ED101 EDNo="1002"[\s\S]*?<\/ED101>\r?\n/.exec(sample)![0];
+  const sum = Number(/Sum="(\d+)"/.exec(ed)![1]);
+  const n = 2000; // 2000 × "\r\n    " between the EDs ≫ the 4096-character text cap
+  const eds = Array.from({ length: n }, (_, i) => '    ' + ed.replace('EDNo="1002"', `EDNo="${5000 + i}"`)).join('');
+  const xml = `<?xml version="1.0" encoding="windows-1251"?>\n<PacketEPD xmlns="urn:cbr-ru:ed:v2.0" EDNo="4999" EDDate="2025-11-05" EDAuthor="4599101000" EDQuantity="${n}" Sum="${sum * n}">\n${eds}</PacketEPD>\n`;
+  const r = parseUfebs(cp(xml), 'big.xml');
+  t.is(r.payments.length, n);
+  t.is(total(r), sum * n);
+  // real text is still capped, also next to child elements
+  const mixed = `<PacketEPD xmlns="urn:cbr-ru:ed:v2.0" EDQuantity="1" Sum="1">${'x'.repeat(5000)}${ed}</PacketEPD>`;
+  code(t, () => parseUfebs(Buffer.from(mixed), 'x'), 'NOT_WELL_FORMED');
+});

@@ -64,7 +64,7 @@ test.serial('start-up sweep announces every BUILT packet at once; the periodic s
   const [pk] = await h.bus.store.query<{ id: number }>(
     `INSERT INTO packets (message_id, status, form, schema_version, items, attempts) VALUES ($1, 'BUILT', 'full', 'payments-1.0.0', 0, 1) RETURNING id`, [v1()]);
   const announced: number[] = [];
-  const sweeper = new Sweeper({ store: h.bus.store, log: h.log, staleMs: 60_000, publishPayment: async () => {}, publishPacket: async (id) => { announced.push(id); } });
+  const sweeper = new Sweeper({ store: h.bus.store, log: h.log, staleMs: 60_000, publishPayments: async () => {}, publishPacket: async (id) => { announced.push(id); } });
   await sweeper.sweep(0);
   t.false(announced.includes(pk!.id), 'a tried packet is left to its retry tier while running');
   await sweeper.sweep(0, true);

@@ -25,7 +25,7 @@ export interface Topology {
 }
 
 export const ROUTES = {
-  /** a payment ready to be packed: body { paymentId } */
+  /** payments ready to be packed: body { paymentIds: number[] } (≤ 500 ids; the older { paymentId } is still accepted) */
   payments: 'payment.reportable',
   /** a packet ready to be sent to SMEV: body { packetId } */
   packets: 'packet.ready',

@@ -131,7 +131,16 @@ interface Pending {
 interface Queue {
   items: Pending[];
   scheduled: boolean;
+  /** xmllint runs of this set in progress */
+  running: number;
 }
+
+/**
+ * xmllint runs of one schema set at the same time (two: one may wait on a slow worker). Each run costs a worker, a WebAssembly instance (up to
+ * 256 MB) and a schema compilation (~200 ms) whatever the number of documents, so documents that arrive
+ * while a run is busy wait and go together in the next run (at most maxBatch).
+ */
+export const MAX_RUNS_PER_SET = 2;
 
 const queues = new WeakMap<SchemaSet, Queue>();
 /** Maximum number of documents validated in one xmllint run. */
@@ -153,23 +162,31 @@ export function validate(xml: string, set: SchemaSet): Promise<ValidationResult>
   return new Promise<ValidationResult>((resolve, reject) => {
     let q = queues.get(set);
     if (!q) {
-      q = { items: [], scheduled: false };
+      q = { items: [], scheduled: false, running: 0 };
       queues.set(set, q);
     }
     q.items.push({ xml, resolve, reject });
-    if (q.items.length >= maxBatch) {
-      const batch = q.items.splice(0, q.items.length);
-      void runBatch(batch, set);
-    } else if (!q.scheduled) {
+    if (!q.scheduled) {
       q.scheduled = true;
       const qq = q;
       setImmediate(() => {
         qq.scheduled = false;
-        const batch = qq.items.splice(0, qq.items.length);
-        if (batch.length) void runBatch(batch, set);
+        pump(qq, set);
       });
     }
   });
+}
+
+/** Starts runs while there is waiting work and a free run slot. */
+function pump(q: Queue, set: SchemaSet): void {
+  while (q.items.length && q.running < MAX_RUNS_PER_SET) {
+    const batch = q.items.splice(0, maxBatch);
+    q.running++;
+    void runBatch(batch, set).finally(() => {
+      q.running--;
+      pump(q, set);
+    });
+  }
 }
 
 async function runBatch(batch: Pending[], set: SchemaSet): Promise<void> {

@@ -56,6 +56,7 @@ function describe(el: Element): string {
 
 /** Woodstox text escaping for one decoded text block (§8.4). */
 export function escapeText(t: string): string {
+  if (!NEEDS_TEXT_ESCAPE.test(t)) return t; // nothing to escape or refuse: the common case, copied as is
   if (t.length < MIN_ARRAYCOPY) return escapeTextShort(t);
   let out = '';
   for (let start = 0; start < t.length; start += COPYBUFFER_LEN) {
@@ -114,8 +115,13 @@ function escapeTextChunk(t: string): string {
   return out;
 }
 
+/** Characters the text / attribute escapers act on (escape, or refuse); a string without any is output unchanged. */
+const NEEDS_TEXT_ESCAPE = /[\x00-\x1f<&>\x7f-\x9f\ufffe\uffff]/;
+const NEEDS_ATTR_ESCAPE = /[\x00-\x1f<&>"\x7f-\x9f\ufffe\uffff]/;
+
 /** Woodstox attribute-value escaping (quote char `"`), also used for namespace URIs (§8.4). */
 export function escapeAttr(v: string): string {
+  if (!NEEDS_ATTR_ESCAPE.test(v)) return v;
   let out = '';
   for (let i = 0; i < v.length; i++) {
     const ch = v[i]!;

@@ -36,11 +36,11 @@ export const DEFAULT_UFEBS_LIMITS: UfebsLimits = {
   chunkChars: 64 * 1024,
 };
 
-const PAYMENT_EDS = new Set(['ED101', 'ED103', 'ED104', 'ED105', 'ED108']);
+export const PAYMENT_EDS = new Set(['ED101', 'ED103', 'ED104', 'ED105', 'ED108']);
 const SKIPPED_EDS = new Set(['ED107', 'ED109', 'ED110', 'ED111']);
-const SUM_RE = /^[1-9]\d{0,17}$/;
+export const SUM_RE = /^[1-9]\d{0,17}$/;
 
-interface XNode {
+export interface XNode {
   uri: string;
   local: string;
   attrs: Record<string, string>;
@@ -49,7 +49,7 @@ interface XNode {
   line: number;
 }
 
-function loc(line: number, col?: number): string {
+export function loc(line: number, col?: number): string {
   return col === undefined ? `line ${line}` : `line ${line}, column ${col}`;
 }
 
@@ -83,6 +83,8 @@ function buildTree(text: string, limits: UfebsLimits, where: string): XNode {
   const onText = (t: string) => {
     const cur = stack[stack.length - 1];
     if (!cur) return; // whitespace outside the root (saxes reports non-whitespace itself)
+    // indentation between child elements is not text content: a PacketEPD of 10 000 EDs has 10 000 of them
+    if (cur.children.length && !/\S/.test(t)) return;
     const cap = cur.uri === ENV_NS && cur.local === 'Object' ? Math.ceil((limits.maxEnvelopeBytes * 4) / 3) + 1024 * 1024 : limits.maxTextChars;
     if (cur.text.length + t.length > cap) fail('NOT_WELL_FORMED', `text of <${cur.local}> exceeds ${cap} characters (cap)`);
     cur.text += t;
@@ -115,7 +117,7 @@ const childText = (n: XNode | undefined, local: string) => {
   return c ? c.text.trim() : undefined;
 };
 
-function bigSum(values: { raw: string | undefined; where: string }[], what: string, where: string): bigint {
+export function bigSum(values: { raw: string | undefined; where: string }[], what: string, where: string): bigint {
   let s = 0n;
   for (const v of values) {
     if (v.raw === undefined || !/^\d{1,19}$/.test(v.raw)) {
@@ -126,7 +128,7 @@ function bigSum(values: { raw: string | undefined; where: string }[], what: stri
   return s;
 }
 
-interface Ctx {
+export interface Ctx {
   where: string;
   container: string; // "PacketEPD/" or ""
   payments: Payment[];
@@ -214,7 +216,7 @@ function reject(ctx: Ctx, location: string, ref: string, problems: { code: strin
   ctx.rejected.push({ code: problems[0]!.code, location, ref, message: problems.map((p) => p.rule).join('; ') });
 }
 
-function processEd(ed: XNode, ctx: Ctx): void {
+export function processEd(ed: XNode, ctx: Ctx): void {
   const kind = ed.local as SourceKind;
   const a = ed.attrs;
   const location = `${ctx.where}${ctx.container}${ed.local}[EDNo=${a.EDNo ?? '?'}] (line ${ed.line})`;
@@ -303,7 +305,7 @@ function processEd(ed: XNode, ctx: Ctx): void {
 }
 
 /** File-level check of an ED108: Sum = Σ TransactionSum (raw values). */
-function checkEd108Sum(ed: XNode, where: string): void {
+export function checkEd108Sum(ed: XNode, where: string): void {
   const rows = kids(ed, ED_NS, 'CreditTransferTransactionInfo');
   if (rows.length === 0) return;
   const at = `${where}ED108[EDNo=${ed.attrs.EDNo ?? '?'}] (line ${ed.line})`;
