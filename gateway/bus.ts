@@ -15,7 +15,6 @@ import { SmevClient } from '../connectors/smev3/client.ts';
 import { loadSchemaSet, validate } from '../connectors/xsd/validator.ts';
 import { csvLayoutSchema, type CsvLayout } from '../transformers/csv/layout.ts';
 import { parsePayeesCsv, PayeeIndex } from '../transformers/classify/payees.ts';
-import { DEFAULT_IDENTIFIER_CONFIG } from '../transformers/classify/identifiers.ts';
 import { Intake, type FileOutcome } from '../routes/intake.ts';
 import { Batcher, chunkIds } from '../routes/batcher.ts';
 import { Sender } from '../routes/sender.ts';
@@ -26,6 +25,7 @@ import { parseCron } from '../transformers/cron.ts';
 import { formatPayeesCsv } from '../transformers/classify/payees.ts';
 import { encodeText, writeOutboxFile } from '../connectors/outbox.ts';
 import { Inbox } from './inbox.ts';
+import { classifyConfig } from './classify-cli.ts';
 import { adminApp, listen } from './admin.ts';
 
 export interface BusHandle {
@@ -122,16 +122,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
 
   const intake = new Intake({
     store, layouts: () => layouts, registry: () => registry, bankBic: config.gis.bankBic, log: log.child({ component: 'intake' }),
-    classify: {
-      mode: config.selection.mode,
-      innFallback: config.selection.innFallback,
-      identifiers: {
-        ...DEFAULT_IDENTIFIER_CONFIG,
-        mapLatinLookalikes: config.selection.mapLatinLookalikes,
-        ...(config.selection.markers ? { markers: config.selection.markers } : {}),
-        ...(config.selection.accountMarkers ? { accountMarkers: config.selection.accountMarkers } : {}),
-      },
-    },
+    classify: classifyConfig(config),
   });
   const listeners: ((o: FileOutcome) => void)[] = [];
   const afterCommit = async (o: FileOutcome) => {

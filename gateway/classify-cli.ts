@@ -50,7 +50,7 @@ export interface ClassifyRow {
   reason: string;
 }
 
-export function classifyConfig(config: BusConfig): Partial<ClassifyConfig> {
+export function classifyConfig(config: BusConfig): ClassifyConfig {
   return {
     mode: config.selection.mode,
     innFallback: config.selection.innFallback,
