@@ -134,20 +134,25 @@ export class Intake {
           v.write(c as Buffer);
         } catch (e) {
           if (e instanceof NotStreamableError) return undefined;
-          if (!(e instanceof IntakeError)) throw e;
-          problem = e.message;
+          if (e instanceof CsvEncodingRetry && attempt === 0) retry = e;
+          else if (e instanceof CsvEncodingRetry) problem = `ENCODING_MISMATCH at byte 0: ${name}: the encoding cannot be decided while streaming`;
+          else if (!(e instanceof IntakeError)) throw e;
+          else problem = e.message;
+          if (retry) break;
         }
       }
+      if (retry) continue; // the head suggested another encoding than the bytes: validate again with that one
       try {
         if (!problem) summary = v.end();
       } catch (e) {
         if (e instanceof NotStreamableError) return undefined;
         if (e instanceof CsvEncodingRetry && attempt === 0) {
-          retry = e; // the head suggested another encoding than the whole file: validate again with this one
+          retry = e;
           continue;
         }
-        if (!(e instanceof IntakeError)) throw e;
-        problem = e.message;
+        if (e instanceof CsvEncodingRetry) problem = `ENCODING_MISMATCH at byte 0: ${name}: the encoding cannot be decided while streaming`;
+        else if (!(e instanceof IntakeError)) throw e;
+        else problem = e.message;
       }
       sha256 = hash.digest('hex');
       break;

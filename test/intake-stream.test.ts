@@ -212,6 +212,13 @@ test('CSV streaming: an ASCII head with UTF-8 further down is decoded as the who
   const { summary, payments } = streamCsv(bytes, 10, 16);
   t.is(summary.encoding as string, whole.encoding);
   t.deepEqual(payments, whole.payments);
+  // layout B in UTF-8 without BOM, ASCII first line: the ИТОГО line only reads right once decoded as UTF-8
+  const b = Buffer.from(iconv.decode(readFileSync(CSV_DIR + 'B_hash-header_accrual-style_cp1251.txt'), 'windows-1251').replace(/\s*$/, '\r\n\r\n\r\n'), 'utf8');
+  const wb = parseCsv(b, 'b.txt', LAYOUTS)!;
+  t.is(wb.encoding, 'utf-8');
+  const sb = streamCsv(b, 10, 16);
+  t.is(sb.summary.encoding as string, 'utf-8');
+  t.deepEqual(sb.payments, wb.payments);
 });
 
 test.serial('CSV registries through the inbox: streamed, same payments as the whole-file parser; a totals mismatch is quarantined with nothing stored', async (t) => {

@@ -83,7 +83,21 @@ export class CsvStreamParser {
         }
       }
     }
-    this.feed(this.decoder!.write(b));
+    this.guarded(() => this.feed(this.decoder!.write(b)));
+  }
+
+  /**
+   * A file-level problem found while the head's encoding guess already disagrees with the bytes read so far
+   * (single-byte guess, non-ASCII valid UTF-8 since) may come from the wrong decoding: ask for a re-run.
+   */
+  private guarded<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof IntakeError && this.mode === 'validate' && !this.opts.encoding && this.layout?.encoding === 'auto'
+        && this.encoding !== 'utf-8' && !this.ascii && this.utf8Valid) throw new CsvEncodingRetry('utf-8');
+      throw e;
+    }
   }
 
   /** Decides encoding and layout on the first bytes; returns the bytes to decode (BOM stripped). */
@@ -148,11 +162,13 @@ export class CsvStreamParser {
   end(): CsvStreamSummary {
     this.ending = true;
     if (this.head) this.write(Buffer.alloc(0));
-    this.feed(this.decoder!.end());
-    if (this.cr) {
-      this.cr = false;
-      this.engine!.write('\n');
-    }
+    this.guarded(() => {
+      this.feed(this.decoder!.end());
+      if (this.cr) {
+        this.cr = false;
+        this.engine!.write('\n');
+      }
+    });
     if (this.mode === 'validate') {
       try {
         this.utf8Check.decode();
