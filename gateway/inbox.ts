@@ -214,13 +214,13 @@ export class Inbox {
     const size = (await stat(claimed)).size;
     let outcome: FileOutcome | undefined;
     if (size > this.o.streamAboveBytes && size <= this.o.maxStreamedBytes) {
-      outcome = await this.intake.processFile(claimed, name, size); // undefined: not a PacketEPD
+      outcome = await this.intake.processFile(claimed, name, size); // undefined: not streamable (small UFEBS root, unknown CSV)
     }
     if (!outcome && size > this.o.maxFileBytes) {
       outcome = await this.intake.recordRejected(name, await sha256File(claimed), size, 'inbox',
         size > this.o.maxStreamedBytes
           ? `FILE_TOO_LARGE: ${size} bytes exceeds inbox.maxStreamedBytes ${this.o.maxStreamedBytes}`
-          : `FILE_TOO_LARGE: ${size} bytes exceeds inbox.maxFileBytes ${this.o.maxFileBytes} (only UFEBS PacketEPD files are taken in streaming above it)`);
+          : `FILE_TOO_LARGE: ${size} bytes exceeds inbox.maxFileBytes ${this.o.maxFileBytes} (only UFEBS PacketEPD files and CSV registries of a known layout are taken in streaming above it)`);
     }
     outcome ??= await this.intake.processBytes(await readFile(claimed), name);
     await this.afterCommit(outcome);

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { UfebsStreamParser, NotStreamableError } from '../transformers/ufebs/stream.ts';
 import type { Transaction } from 'sequelize';
-import { parseInputFile } from '../transformers/intake.ts';
+import { parseInputFile, sniff } from '../transformers/intake.ts';
+import { CsvEncodingRetry, CsvStreamParser, type CsvStreamSummary } from '../transformers/csv/stream.ts';
 import { classify, type ClassifyConfig } from '../transformers/classify/classify.ts';
 import type { PayeeIndex } from '../transformers/classify/payees.ts';
 import type { CsvLayout } from '../transformers/csv/layout.ts';
@@ -92,36 +94,69 @@ export class Intake {
   }
 
   /**
-   * A big file, without reading it whole: pass 1 streams it through the validating UFEBS parser (and the
-   * sha256); pass 2 streams it again and stores its payments in chunks inside ONE transaction, so that no
-   * payment of it exists before the whole file passed its structural checks, and none if pass 2 fails.
-   * Returns undefined when the file is not a PacketEPD (small roots are parsed whole by the caller).
+   * A big file, without reading it whole: pass 1 streams it through the validating parser (UFEBS PacketEPD or
+   * a CSV layout, sniffed on the first bytes) and the sha256; pass 2 streams it again and stores its payments
+   * in chunks inside ONE transaction, so that no payment of it exists before the whole file passed its
+   * structural checks (counts, sums, footers), and none if pass 2 fails or the file changed in between.
+   * Returns undefined when the file is not streamable (small UFEBS roots, no CSV layout recognises the head):
+   * the caller parses it whole.
    */
   async processFile(path: string, name: string, size: number, source = 'inbox', chunkPayments = 1000): Promise<FileOutcome | undefined> {
+    const fh = await open(path, 'r');
+    const head = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0).finally(() => fh.close());
+    if (sniff(head.subarray(0, bytesRead)) === 'UFEBS') {
+      return this.streamed(path, name, size, source, chunkPayments, () => new UfebsStreamParser('validate'),
+        () => new UfebsStreamParser('emit'));
+    }
+    const layouts = this.d.layouts();
+    return this.streamed(path, name, size, source, chunkPayments,
+      (retry) => new CsvStreamParser(layouts, 'validate', retry ? { encoding: retry.encoding } : {}),
+      (s) => new CsvStreamParser(layouts, 'emit', { layout: (s as CsvStreamSummary).layout, encoding: (s as CsvStreamSummary).encoding }));
+  }
+
+  private async streamed(path: string, name: string, size: number, source: string, chunkPayments: number,
+    validator: (retry?: CsvEncodingRetry) => StreamPass, emitter: (s: StreamSummaryLike) => StreamPass): Promise<FileOutcome | undefined> {
     const { store, log } = this.d;
     const t0 = performance.now();
-    const v = new UfebsStreamParser('validate');
-    const hash = createHash('sha256');
     let problem: string | undefined;
-    for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) {
-      hash.update(c as Buffer); // the hash needs every byte, also after a problem
-      if (problem) continue;
+    let summary: StreamSummaryLike | undefined;
+    let sha256 = '';
+    let retry: CsvEncodingRetry | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const v = validator(retry);
+      retry = undefined;
+      const hash = createHash('sha256');
+      for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) {
+        hash.update(c as Buffer); // the hash needs every byte, also after a problem
+        if (problem) continue;
+        try {
+          v.write(c as Buffer);
+        } catch (e) {
+          if (e instanceof NotStreamableError) return undefined;
+          if (e instanceof CsvEncodingRetry && attempt === 0) retry = e;
+          else if (e instanceof CsvEncodingRetry) problem = `ENCODING_MISMATCH at byte 0: ${name}: the encoding cannot be decided while streaming`;
+          else if (!(e instanceof IntakeError)) throw e;
+          else problem = e.message;
+          if (retry) break;
+        }
+      }
+      if (retry) continue; // the head suggested another encoding than the bytes: validate again with that one
       try {
-        v.write(c as Buffer);
+        if (!problem) summary = v.end();
       } catch (e) {
         if (e instanceof NotStreamableError) return undefined;
-        if (!(e instanceof IntakeError)) throw e;
-        problem = e.message;
+        if (e instanceof CsvEncodingRetry && attempt === 0) {
+          retry = e;
+          continue;
+        }
+        if (e instanceof CsvEncodingRetry) problem = `ENCODING_MISMATCH at byte 0: ${name}: the encoding cannot be decided while streaming`;
+        else if (!(e instanceof IntakeError)) throw e;
+        else problem = e.message;
       }
+      sha256 = hash.digest('hex');
+      break;
     }
-    let summary;
-    try {
-      if (!problem) summary = v.end();
-    } catch (e) {
-      if (!(e instanceof IntakeError)) throw e;
-      problem = e.message;
-    }
-    const sha256 = hash.digest('hex');
     const flog = log.child({ file: name, sha256: sha256.slice(0, 16) });
     const dup = await this.duplicate(name, sha256, size, source, flog);
     if (dup) return dup;
@@ -133,11 +168,13 @@ export class Intake {
     const parseMs = performance.now() - t0;
     const { index, versionId } = this.d.registry();
     const problems = [...summary.rejected, ...summary.warnings];
+    const format = summary.format ?? 'UFEBS';
+    const encoding = summary.encoding;
     const outcome = await store.transaction(async (tx) => {
       const [f] = await store.query<{ id: number }>(
-        `INSERT INTO files (name, sha256, size, source, status, format, encoding) VALUES ($1, $2, $3, $4, 'RECEIVED', 'UFEBS', $5) RETURNING id`,
-        [name, sha256, size, source, summary.encoding], tx);
-      const e = new UfebsStreamParser('emit');
+        `INSERT INTO files (name, sha256, size, source, status, format, encoding) VALUES ($1, $2, $3, $4, 'RECEIVED', $5, $6) RETURNING id`,
+        [name, sha256, size, source, format, encoding], tx);
+      const e = emitter(summary);
       const again = createHash('sha256');
       const reportableIds: number[] = [];
       let added = 0;
@@ -166,7 +203,7 @@ export class Intake {
         [f.id, added, reportable, added - reportable, summary.rejected.length, JSON.stringify(problems)], tx);
       return { fileId: f.id, payments: added, reportable, skipped: added - reportable, reportableIds };
     });
-    flog.info('file accepted', { fileId: outcome.fileId, format: 'UFEBS', encoding: summary.encoding, parsed: summary.payments,
+    flog.info('file accepted', { fileId: outcome.fileId, format, encoding, parsed: summary.payments,
       added: outcome.payments, reportable: outcome.reportable, skipped: outcome.skipped, recordsRejected: summary.rejected.length,
       bytes: size, streamed: true, parseMs: Math.round(parseMs), storeMs: Math.round(performance.now() - t0 - parseMs) });
     for (const p of summary.rejected) flog.warn('record rejected', { fileId: outcome.fileId, code: p.code, location: p.location, ref: p.ref, problem: p.message });
@@ -256,6 +293,21 @@ function notificationProblem(p: Payment, c: ReturnType<typeof classify>, recipie
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+/** One pass of a streaming parser (UfebsStreamParser, CsvStreamParser). */
+interface StreamSummaryLike {
+  format?: string;
+  encoding: string;
+  payments: number;
+  rejected: RecordProblem[];
+  warnings: RecordProblem[];
+}
+interface StreamPass {
+  write(b: Buffer): void;
+  end(): StreamSummaryLike;
+  readonly pending: number;
+  take(): Payment[];
 }
 
 interface PaymentRow {

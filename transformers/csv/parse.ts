@@ -8,8 +8,12 @@
  * leniently (a zero or a negative amount is still a number and is counted; it is rejected as a payment
  * afterwards). A row whose amount is not a number at all (`1,5E+03`, `abc`) contributes nothing; if the footer
  * then disagrees, the file is rejected with SUM_MISMATCH and the message names those rows.
+ *
+ * One record engine (CsvRecordParser) serves the whole-file parser (one piece of text) and the streaming one
+ * (./stream.ts, many pieces): rows are classified, reconciled and validated as they come. `#KEY value` header
+ * lines must therefore come before the data rows (a header after data is CSV_MALFORMED).
  */
-import { parse } from 'csv-parse/sync';
+import { Parser } from 'csv-parse';
 import { decodeCsv } from '../encoding.ts';
 import { IntakeError, type ParsedFile, type Payment, type PaymentHints, type RecordProblem } from '../payment.ts';
 import type { CsvLayout, FieldRef, MoneyFormat } from './layout.ts';
@@ -89,19 +93,60 @@ interface Row {
   rawLine: string;
 }
 
-function normalise(text: string): string {
+export function normalise(text: string): string {
   return text.replace(/\r\n?/g, '\n');
 }
 
-function readRecords(text: string, layout: CsvLayout): Row[] {
-  const lines = splitLines(text);
-  const rows: Row[] = [];
-  let lastEnd = 0;
-  let skipped = 0; // cumulative comment + empty lines
-  const usePrefix = layout.meta.prefixLines?.prefix;
-  const commentChar = usePrefix && usePrefix.length === 1 ? usePrefix : undefined;
-  try {
-    parse(text, {
+/** The incremental csv-parse core (the same state machine `csv-parse/sync` runs over a whole buffer). */
+interface CsvApi {
+  parse(buf: Buffer | undefined, end: boolean, push: (r: unknown) => void, close: () => void): Error | undefined;
+}
+
+export interface CsvSummary {
+  format: string;
+  /** data payments found (kept or not) */
+  payments: number;
+  rejected: RecordProblem[];
+  warnings: RecordProblem[];
+}
+
+/**
+ * The per-line / per-record engine of a CSV layout, fed decoded, LF-normalised, BOM-free text in pieces.
+ * Shared by the whole-file parser (one piece) and the streaming one (many): rows are classified, counted,
+ * reconciled and validated as they come; only the lines of the record in hand are kept.
+ * `mode: 'validate'` counts payments without keeping them; `mode: 'emit'` keeps them until `take()`.
+ */
+export class CsvRecordParser {
+  private meta = new Map<string, string>();
+  private metaLine = new Map<string, number>();
+  readonly warnings: RecordProblem[] = [];
+  private rejected: RecordProblem[] = [];
+  private payments: Payment[] = [];
+  private emitted = 0;
+  private api: CsvApi;
+  private pending: string[] = []; // complete lines not consumed by a record yet
+  private firstPending = 1; // line number of pending[0]
+  private partial = '';
+  private lines = 0; // complete lines seen
+  private lastEnd = 0;
+  private skipped = 0;
+  private ready: Row[] = [];
+  private commentChar?: string;
+  private taggedRe?: RegExp;
+  private totalsRe?: RegExp;
+  private header?: string[];
+  private totals?: { row: Row; groups: Record<string, string | undefined> };
+  private dataSeen = false;
+  private rowCount = 0;
+  private rawSum = 0;
+  private unreadable: number[] = [];
+
+  constructor(private layout: CsvLayout, private mode: 'validate' | 'emit') {
+    const usePrefix = layout.meta.prefixLines?.prefix;
+    this.commentChar = usePrefix && usePrefix.length === 1 ? usePrefix : undefined;
+    this.taggedRe = layout.meta.taggedLine ? new RegExp(layout.meta.taggedLine.match, 'u') : undefined;
+    this.totalsRe = layout.totals ? new RegExp(layout.totals.line, 'u') : undefined;
+    const parser = new Parser({
       delimiter: layout.delimiter,
       quote: layout.quoting === 'rfc4180' ? '"' : false,
       relax_quotes: layout.relaxQuotes,
@@ -110,24 +155,70 @@ function readRecords(text: string, layout: CsvLayout): Row[] {
       max_record_size: layout.maxRecordSize,
       skip_empty_lines: true,
       record_delimiter: '\n',
-      ...(commentChar ? { comment: commentChar, comment_no_infix: true } : {}),
+      ...(this.commentChar ? { comment: this.commentChar, comment_no_infix: true } : {}),
       on_record: (record: string[], context) => {
         // the runtime context carries the Info counters (comment_lines, empty_lines, lines)
         const ctx = context as unknown as { comment_lines: number; empty_lines: number; lines: number };
         const nowSkipped = ctx.comment_lines + ctx.empty_lines;
-        const start = lastEnd + 1 + (nowSkipped - skipped);
-        skipped = nowSkipped;
-        lastEnd = ctx.lines;
+        const start = this.lastEnd + 1 + (nowSkipped - this.skipped);
+        this.skipped = nowSkipped;
+        this.lastEnd = ctx.lines;
         const fields = [...record];
         if (layout.trailingDelimiter && fields.length > 1 && fields[fields.length - 1] === '') fields.pop();
-        rows.push({ fields, line: start, endLine: ctx.lines, rawLine: lines.slice(start - 1, ctx.lines).join('\n') });
+        const rawLine = this.pending.slice(start - this.firstPending, ctx.lines - this.firstPending + 1).join('\n');
+        this.ready.push({ fields, line: start, endLine: ctx.lines, rawLine });
         return record;
       },
     });
-  } catch (e) {
+    this.api = (parser as unknown as { api: CsvApi }).api;
+  }
+
+  /** Next piece of the decoded text. Throws IntakeError on file-level problems found so far. */
+  write(text: string): void {
+    if (!text) return;
+    const parts = (this.partial + text).split('\n');
+    this.partial = parts.pop()!;
+    for (const l of parts) this.addLine(l);
+    this.run(Buffer.from(text, 'utf8'), false);
+  }
+
+  private addLine(l: string): void {
+    this.lines++;
+    this.pending.push(l);
+    const pl = this.layout.meta.prefixLines;
+    if (pl && l.startsWith(pl.prefix)) {
+      // `#KEY value` lines (only at column 1) — csv-parse drops them as comments (comment_no_infix keeps `кв. #12`)
+      const body = l.slice(pl.prefix.length);
+      const at = body.indexOf(pl.separator);
+      const key = (at < 0 ? body : body.slice(0, at)).trim();
+      const value = at < 0 ? '' : body.slice(at + pl.separator.length).trim();
+      if (this.meta.has(key)) throw new IntakeError('CSV_MALFORMED', `line ${this.lines}`, `header ${pl.prefix}${key} appears twice`);
+      if (this.dataSeen) throw new IntakeError('CSV_MALFORMED', `line ${this.lines}`, `header ${pl.prefix}${key} after the data rows (headers come first)`);
+      this.meta.set(key, value);
+      this.metaLine.set(key, this.lines);
+    }
+  }
+
+  private run(buf: Buffer | undefined, end: boolean): void {
+    const err = this.api.parse(buf, end, () => {}, () => {});
+    if (err !== undefined) this.csvError(err);
+    const rows = this.ready;
+    this.ready = [];
+    for (const row of rows) this.onRow(row);
+    // drop the lines every record so far is done with (the rest may belong to the record in hand)
+    const drop = this.lastEnd - this.firstPending + 1;
+    if (drop > 0) {
+      this.pending.splice(0, drop);
+      this.firstPending += drop;
+    }
+  }
+
+  private csvError(e: unknown): never {
     const err = e as { code?: string; message?: string; lines?: number };
-    let open = lastEnd + 1;
-    while (open <= lines.length && (lines[open - 1]!.trim() === '' || (commentChar && lines[open - 1]!.startsWith(commentChar)))) open++;
+    const { layout, commentChar } = this;
+    const lineAt = (n: number) => this.pending[n - this.firstPending];
+    let open = this.lastEnd + 1;
+    while (open < this.firstPending + this.pending.length && (lineAt(open)!.trim() === '' || (commentChar && lineAt(open)!.startsWith(commentChar)))) open++;
     const where = err.code === 'CSV_QUOTE_NOT_CLOSED' || err.code === 'CSV_MAX_RECORD_SIZE' ? `line ${open}` : `line ${err.lines ?? open}`;
     const what =
       err.code === 'CSV_QUOTE_NOT_CLOSED'
@@ -137,100 +228,62 @@ function readRecords(text: string, layout: CsvLayout): Row[] {
           : `${err.code ?? 'error'}: ${err.message ?? String(e)}`;
     throw new IntakeError('CSV_MALFORMED', where, what);
   }
-  return rows;
-}
 
-/** Parse a file known to be in `layout`. Throws IntakeError on file-level problems. */
-export function parseWithLayout(bytes: Buffer, fileName: string, layout: CsvLayout): ParsedFile {
-  void fileName;
-  const decoded = decodeCsv(bytes, layout.encoding, layout.singleByteEncoding);
-  const text = normalise(decoded.text);
-  const lines = splitLines(text);
-  const meta = new Map<string, string>();
-  const metaLine = new Map<string, number>();
-  const warnings: RecordProblem[] = [...decoded.warnings];
-  const rejected: RecordProblem[] = [];
-  const payments: Payment[] = [];
-
-  // `#KEY value` lines (only at column 1) — csv-parse drops them as comments (comment_no_infix keeps `кв. #12`).
-  if (layout.meta.prefixLines) {
-    const { prefix, separator } = layout.meta.prefixLines;
-    lines.forEach((l, i) => {
-      if (!l.startsWith(prefix)) return;
-      const body = l.slice(prefix.length);
-      const at = body.indexOf(separator);
-      const key = (at < 0 ? body : body.slice(0, at)).trim();
-      const value = at < 0 ? '' : body.slice(at + separator.length).trim();
-      if (meta.has(key)) throw new IntakeError('CSV_MALFORMED', `line ${i + 1}`, `header ${prefix}${key} appears twice`);
-      meta.set(key, value);
-      metaLine.set(key, i + 1);
-    });
+  private get(ref: FieldRef | undefined, row: Row | undefined): string | undefined {
+    if (ref === undefined) return undefined;
+    let v: string | undefined;
+    if (ref.startsWith('meta:')) v = this.meta.get(ref.slice(5));
+    else if (!row) v = undefined;
+    else if (ref.startsWith('col:')) v = row.fields[Number(ref.slice(4)) - 1];
+    else if (ref.startsWith('header:')) {
+      const i = this.header ? this.header.indexOf(ref.slice(7)) : -1;
+      v = i >= 0 ? row.fields[i] : undefined;
+    } else if (ref.startsWith('tag:')) {
+      const key = ref.slice(4) + this.layout.data.tagSeparator;
+      const f = row.fields.slice(this.layout.data.tagsFrom - 1).find((x) => x.startsWith(key));
+      v = f === undefined ? undefined : f.slice(key.length);
+    }
+    v = v?.trim();
+    return v === '' ? undefined : v;
   }
 
-  const records = readRecords(text, layout);
-  const taggedRe = layout.meta.taggedLine ? new RegExp(layout.meta.taggedLine.match, 'u') : undefined;
-  const totalsRe = layout.totals ? new RegExp(layout.totals.line, 'u') : undefined;
-  let header: string[] | undefined;
-  let totals: { row: Row; groups: Record<string, string | undefined> } | undefined;
-  const dataRows: Row[] = [];
-
-  for (const row of records) {
-    if (taggedRe && taggedRe.test(row.rawLine)) {
-      if (dataRows.length || meta.size) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, 'the tagged header line must come first and only once');
+  private onRow(row: Row): void {
+    const { layout } = this;
+    if (this.taggedRe && this.taggedRe.test(row.rawLine)) {
+      if (this.dataSeen || this.meta.size) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, 'the tagged header line must come first and only once');
       const sep = layout.meta.taggedLine!.separator;
       for (const f of row.fields) {
         const at = f.indexOf(sep);
         if (at > 0) {
-          meta.set(f.slice(0, at).trim(), f.slice(at + sep.length).trim());
-          metaLine.set(f.slice(0, at).trim(), row.line);
+          this.meta.set(f.slice(0, at).trim(), f.slice(at + sep.length).trim());
+          this.metaLine.set(f.slice(0, at).trim(), row.line);
         }
       }
-      continue;
+      return;
     }
-    if (layout.recognise.headerRow && !header) {
+    if (layout.recognise.headerRow && !this.header) {
       const names = row.fields.map((f) => f.trim());
       const want = layout.recognise.headerRow;
       if (names.length !== want.length || names.some((n, i) => n !== want[i])) {
         throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `column header row does not match layout ${layout.name}`);
       }
-      header = names;
-      continue;
+      this.header = names;
+      return;
     }
-    if (totalsRe && totalsRe.test(row.rawLine)) {
-      if (totals) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `second totals line (first at line ${totals.row.line})`);
-      totals = { row, groups: { ...(totalsRe.exec(row.rawLine)!.groups ?? {}) } };
-      continue;
+    if (this.totalsRe && this.totalsRe.test(row.rawLine)) {
+      if (this.totals) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `second totals line (first at line ${this.totals.row.line})`);
+      this.totals = { row, groups: { ...(this.totalsRe.exec(row.rawLine)!.groups ?? {}) } };
+      return;
     }
-    if (totals) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `data after the totals line (line ${totals.row.line})`);
-    if (row.fields.every((f) => f.trim() === '')) continue;
-    dataRows.push(row);
-  }
+    if (this.totals) throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `data after the totals line (line ${this.totals.row.line})`);
+    if (row.fields.every((f) => f.trim() === '')) return;
+    this.dataSeen = true;
 
-  const get = (ref: FieldRef | undefined, row: Row | undefined): string | undefined => {
-    if (ref === undefined) return undefined;
-    let v: string | undefined;
-    if (ref.startsWith('meta:')) v = meta.get(ref.slice(5));
-    else if (!row) v = undefined;
-    else if (ref.startsWith('col:')) v = row.fields[Number(ref.slice(4)) - 1];
-    else if (ref.startsWith('header:')) {
-      const i = header ? header.indexOf(ref.slice(7)) : -1;
-      v = i >= 0 ? row.fields[i] : undefined;
-    } else if (ref.startsWith('tag:')) {
-      const key = ref.slice(4) + layout.data.tagSeparator;
-      const f = row.fields.slice(layout.data.tagsFrom - 1).find((x) => x.startsWith(key));
-      v = f === undefined ? undefined : f.slice(key.length);
-    }
-    v = v?.trim();
-    return v === '' ? undefined : v;
-  };
-  const hasTag = (row: Row, tag: string) => row.fields.slice(layout.data.tagsFrom - 1).some((f) => f.startsWith(tag + layout.data.tagSeparator));
-
-  // Row classification + column counts (file-level: a data row with the wrong number of fields is CSV_MALFORMED).
-  const rows: Row[] = [];
-  for (const row of dataRows) {
-    if (layout.data.requireTag && !hasTag(row, layout.data.requireTag)) {
-      warnings.push({ code: 'LINE_SKIPPED', location: `line ${row.line}`, message: `no ${layout.data.requireTag}${layout.data.tagSeparator} tag: not a data line` });
-      continue;
+    // Row classification + column counts (file-level: a data row with the wrong number of fields is CSV_MALFORMED).
+    const hasTag = (tag: string) => row.fields.slice(layout.data.tagsFrom - 1).some((f) => f.startsWith(tag + layout.data.tagSeparator));
+    if (layout.data.requireTag && !hasTag(layout.data.requireTag)) {
+      this.warnings.push({ code: 'LINE_SKIPPED', location: `line ${row.line}`, message: `no ${layout.data.requireTag}${layout.data.tagSeparator} tag: not a data line` });
+      return;
     }
     const n = row.fields.length;
     if (layout.data.fieldCount !== undefined && n !== layout.data.fieldCount) {
@@ -239,79 +292,50 @@ export function parseWithLayout(bytes: Buffer, fileName: string, layout: CsvLayo
     if (layout.data.minFields !== undefined && n < layout.data.minFields) {
       throw new IntakeError('CSV_MALFORMED', `line ${row.line}`, `data row has ${n} fields, layout ${layout.name} expects at least ${layout.data.minFields}`);
     }
-    rows.push(row);
+    this.rowCount++;
+    // Reconciliation on the raw rows (see the header comment).
+    const k = moneyToKopecks(this.get(layout.fields.amount, row) ?? '', layout.amountFormat, true);
+    if (k === undefined) this.unreadable.push(row.line);
+    else this.rawSum += k;
+    this.record(row);
   }
 
-  // Reconciliation on the raw rows (see the header comment).
-  let rawSum = 0;
-  const unreadable: number[] = [];
-  for (const row of rows) {
-    const k = moneyToKopecks(get(layout.fields.amount, row) ?? '', layout.amountFormat, true);
-    if (k === undefined) unreadable.push(row.line);
-    else rawSum += k;
-  }
-  const note = unreadable.length ? ` (amounts not readable on line(s) ${unreadable.join(', ')} are not counted)` : '';
-  if (layout.totals?.required && !totals) throw new IntakeError('CSV_MALFORMED', `line ${lines.length}`, `layout ${layout.name} requires a totals line, none found`);
-  if (totals && layout.totals) {
-    const fmt = layout.totals.format ?? layout.amountFormat;
-    const at = `line ${totals.row.line}`;
-    const countText = totals.groups.count ?? get(layout.totals.countField, totals.row);
-    const sumText = totals.groups.sum ?? get(layout.totals.sumField, totals.row);
-    if (countText !== undefined) {
-      if (!/^\d+$/.test(countText.trim())) throw new IntakeError('CSV_MALFORMED', at, `totals count "${countText}" is not a number`);
-      if (Number(countText) !== rows.length) throw new IntakeError('COUNT_MISMATCH', at, `totals count ${countText} ≠ ${rows.length} data rows`);
-    }
-    if (sumText !== undefined) {
-      const s = moneyToKopecks(sumText.trim(), fmt, true);
-      if (s === undefined) throw new IntakeError('CSV_MALFORMED', at, `totals sum "${sumText}" is not an amount`);
-      if (s !== rawSum) throw new IntakeError('SUM_MISMATCH', at, `totals sum ${sumText} (${s} kop) ≠ Σ rows ${rawSum} kop${note}`);
-    }
-  }
-  if (layout.metaTotals) {
-    const fmt = layout.metaTotals.format ?? layout.amountFormat;
-    const { count, sum } = layout.metaTotals;
-    if (count !== undefined && meta.has(count)) {
-      const c = meta.get(count)!;
-      if (!/^\d+$/.test(c) || Number(c) !== rows.length) throw new IntakeError('COUNT_MISMATCH', `line ${metaLine.get(count)}`, `${count} ${c} ≠ ${rows.length} data rows`);
-    }
-    if (sum !== undefined && meta.has(sum)) {
-      const t = meta.get(sum)!;
-      const s = moneyToKopecks(t, fmt, true);
-      if (s === undefined) throw new IntakeError('CSV_MALFORMED', `line ${metaLine.get(sum)}`, `${sum} "${t}" is not an amount`);
-      if (s !== rawSum) throw new IntakeError('SUM_MISMATCH', `line ${metaLine.get(sum)}`, `${sum} ${t} (${s} kop) ≠ Σ rows ${rawSum} kop${note}`);
-    }
-  }
-
-  // Record-level validation and payments.
-  const f = layout.fields;
-  for (const row of rows) {
+  /** Record-level validation: a payment, or a rejected record (the rest of the file still flows). */
+  private record(row: Row): void {
+    const { layout } = this;
+    const get = (ref: FieldRef | undefined) => this.get(ref, row);
+    const f = layout.fields;
     const location = `line ${row.line}`;
-    const op = get(f.operationNo, row);
+    const op = get(f.operationNo);
     const ref = op ? `op ${op}` : undefined;
     const problems: { code: string; rule: string }[] = [];
-    const amountText = get(f.amount, row) ?? '';
+    const amountText = get(f.amount) ?? '';
     const amount = moneyToKopecks(amountText, layout.amountFormat);
     if (amount === undefined || amount < 1) problems.push({ code: 'INVALID_SUM', rule: `amount "${amountText}" is not a positive amount in ${layout.amountFormat.unit} (${layout.amountFormat.decimal} decimal)` });
-    const dateText = get(f.date, row) ?? '';
+    const dateText = get(f.date) ?? '';
     const date = parseLayoutDate(dateText, layout.dateFormat);
     if (!date) problems.push({ code: 'INVALID_DATE', rule: `date "${dateText}" is not a valid ${layout.dateFormat} date` });
     if (!op) problems.push({ code: 'INVALID_RECORD', rule: 'operation number is empty' });
-    const bic = get(f.payeeBic, row);
-    const account = get(f.payeeAccount, row);
+    const bic = get(f.payeeBic);
+    const account = get(f.payeeAccount);
     if (!bic || !account) problems.push({ code: 'INVALID_ACCOUNT', rule: 'payee BIC and account are required' });
     else {
       const r = checkAccount(account, bic, 'client');
       if (!r.ok) problems.push({ code: 'INVALID_ACCOUNT', rule: `payee ${r.reason}` });
     }
-    const inn = get(f.payeeInn, row);
+    const inn = get(f.payeeInn);
     if (inn !== undefined && inn !== '0' && !isValidInn(inn)) problems.push({ code: 'INVALID_INN', rule: `payee INN "${inn}" fails the check digits (10 or 12 digits)` });
     if (problems.length) {
-      rejected.push({ code: problems[0]!.code, location, ...(ref ? { ref } : {}), message: problems.map((p) => p.rule).join('; ') });
-      continue;
+      this.rejected.push({ code: problems[0]!.code, location, ...(ref ? { ref } : {}), message: problems.map((p) => p.rule).join('; ') });
+      return;
+    }
+    if (this.mode === 'validate') {
+      this.emitted++; // counted, not kept
+      return;
     }
     const hints: PaymentHints = {};
     const setHint = (k: keyof PaymentHints, ref2: FieldRef | undefined) => {
-      const v = get(ref2, row);
+      const v = get(ref2);
       if (v !== undefined) hints[k] = v;
     };
     setHint('accountNumber', f.accountNumber);
@@ -322,24 +346,93 @@ export function parseWithLayout(bytes: Buffer, fileName: string, layout: CsvLayo
     setHint('period', f.period);
     setHint('payerAddress', f.address);
     setHint('fiasHouseGuid', f.fiasHouseGuid);
-    const payerName = get(f.payerName, row);
-    const payeeName = get(f.payeeName, row);
-    const kpp = get(f.payeeKpp, row);
-    const p: Payment = {
+    const payerName = get(f.payerName);
+    const payeeName = get(f.payeeName);
+    const kpp = get(f.payeeKpp);
+    this.payments.push({
       sourceKey: `CSV:${layout.name}:${inn && inn !== '0' ? inn : `${bic}/${account}`}:${op}`,
       ref: `op ${op}`,
       location,
       kind: 'CSV',
       amountKop: amount!,
       date: date!,
-      purpose: get(f.purpose, row) ?? '',
+      purpose: get(f.purpose) ?? '',
       payer: payerName ? { name: payerName } : {},
       payee: { bic: bic!, account: account!, ...(inn ? { inn } : {}), ...(kpp ? { kpp } : {}), ...(payeeName ? { name: payeeName } : {}) },
       hints,
-    };
-    payments.push(p);
+    });
   }
-  return { format: `CSV:${layout.name}`, encoding: decoded.encoding, payments, rejected, warnings };
+
+  /** Payments parsed so far and not taken yet (emit mode). */
+  get pendingPayments(): number {
+    return this.payments.length;
+  }
+
+  take(): Payment[] {
+    const out = this.payments;
+    this.payments = [];
+    this.emitted += out.length;
+    return out;
+  }
+
+  /** After the last piece: the footer / totals reconciliation. Throws IntakeError when the file is to be rejected. */
+  end(): CsvSummary {
+    const { layout } = this;
+    const totalLines = this.lines + 1; // as text.split('\n').length: LFs + 1
+    if (this.partial !== '') {
+      this.addLine(this.partial); // the last line, without LF
+      this.partial = '';
+    }
+    this.run(undefined, true);
+    const rows = this.rowCount;
+    const rawSum = this.rawSum;
+    const totals = this.totals;
+    const get = (ref: FieldRef | undefined, row: Row | undefined) => this.get(ref, row);
+    const note = this.unreadable.length ? ` (amounts not readable on line(s) ${this.unreadable.join(', ')} are not counted)` : '';
+    if (layout.totals?.required && !totals) throw new IntakeError('CSV_MALFORMED', `line ${totalLines}`, `layout ${layout.name} requires a totals line, none found`);
+    if (totals && layout.totals) {
+      const fmt = layout.totals.format ?? layout.amountFormat;
+      const at = `line ${totals.row.line}`;
+      const countText = totals.groups.count ?? get(layout.totals.countField, totals.row);
+      const sumText = totals.groups.sum ?? get(layout.totals.sumField, totals.row);
+      if (countText !== undefined) {
+        if (!/^\d+$/.test(countText.trim())) throw new IntakeError('CSV_MALFORMED', at, `totals count "${countText}" is not a number`);
+        if (Number(countText) !== rows) throw new IntakeError('COUNT_MISMATCH', at, `totals count ${countText} ≠ ${rows} data rows`);
+      }
+      if (sumText !== undefined) {
+        const s = moneyToKopecks(sumText.trim(), fmt, true);
+        if (s === undefined) throw new IntakeError('CSV_MALFORMED', at, `totals sum "${sumText}" is not an amount`);
+        if (s !== rawSum) throw new IntakeError('SUM_MISMATCH', at, `totals sum ${sumText} (${s} kop) ≠ Σ rows ${rawSum} kop${note}`);
+      }
+    }
+    if (layout.metaTotals) {
+      const { meta, metaLine } = this;
+      const fmt = layout.metaTotals.format ?? layout.amountFormat;
+      const { count, sum } = layout.metaTotals;
+      if (count !== undefined && meta.has(count)) {
+        const c = meta.get(count)!;
+        if (!/^\d+$/.test(c) || Number(c) !== rows) throw new IntakeError('COUNT_MISMATCH', `line ${metaLine.get(count)}`, `${count} ${c} ≠ ${rows} data rows`);
+      }
+      if (sum !== undefined && meta.has(sum)) {
+        const t = meta.get(sum)!;
+        const s = moneyToKopecks(t, fmt, true);
+        if (s === undefined) throw new IntakeError('CSV_MALFORMED', `line ${metaLine.get(sum)}`, `${sum} "${t}" is not an amount`);
+        if (s !== rawSum) throw new IntakeError('SUM_MISMATCH', `line ${metaLine.get(sum)}`, `${sum} ${t} (${s} kop) ≠ Σ rows ${rawSum} kop${note}`);
+      }
+    }
+    return { format: `CSV:${layout.name}`, payments: this.emitted + this.payments.length, rejected: this.rejected, warnings: this.warnings };
+  }
+}
+
+/** Parse a file known to be in `layout`: the record engine run over the whole decoded text. Throws IntakeError on file-level problems. */
+export function parseWithLayout(bytes: Buffer, fileName: string, layout: CsvLayout): ParsedFile {
+  void fileName;
+  const decoded = decodeCsv(bytes, layout.encoding, layout.singleByteEncoding);
+  const engine = new CsvRecordParser(layout, 'emit');
+  engine.warnings.push(...decoded.warnings);
+  engine.write(normalise(decoded.text));
+  const summary = engine.end();
+  return { format: summary.format, encoding: decoded.encoding, payments: engine.take(), rejected: summary.rejected, warnings: summary.warnings };
 }
 
 /** Try the layouts in order; null when none recognises the file. */
