@@ -63,6 +63,36 @@ export function isValidUtf8(b: Buffer): boolean {
   }
 }
 
+/**
+ * `isAscii` and `isValidUtf8` over a file read in chunks: feed every chunk with `update`, then call `end`
+ * (a UTF-8 sequence cut at the end of the file makes it invalid). Used by the streaming parsers to apply the
+ * whole-file encoding rules without holding the file.
+ */
+export class EncodingTracker {
+  ascii = true;
+  utf8Valid = true;
+  private check = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+  update(b: Buffer): void {
+    if (this.ascii && !isAscii(b)) this.ascii = false;
+    if (!this.utf8Valid) return;
+    try {
+      this.check.decode(b, { stream: true });
+    } catch {
+      this.utf8Valid = false;
+    }
+  }
+
+  end(): void {
+    if (!this.utf8Valid) return;
+    try {
+      this.check.decode();
+    } catch {
+      this.utf8Valid = false;
+    }
+  }
+}
+
 export function decodeBytes(b: Buffer, enc: SupportedEncoding): string {
   return iconv.decode(b, enc, { stripBOM: false });
 }

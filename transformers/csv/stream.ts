@@ -15,7 +15,7 @@
  */
 import iconv from 'iconv-lite';
 import { IntakeError, type Payment, type RecordProblem } from '../payment.ts';
-import { decodeCsv, hasUtf8Bom, isEffectivelyEmpty, looksUtf16or32, type SupportedEncoding } from '../encoding.ts';
+import { EncodingTracker, assertNotEmpty, decodeCsv, hasUtf8Bom, looksUtf16or32, type SupportedEncoding } from '../encoding.ts';
 import type { CsvLayout } from './layout.ts';
 import { CsvRecordParser, normalise, recognises } from './parse.ts';
 import { NotStreamableError } from '../ufebs/stream.ts';
@@ -51,9 +51,7 @@ export class CsvStreamParser {
   private engine?: CsvRecordParser;
   private decoder?: { write(b: Buffer): string; end(): string };
   private cr = false;
-  private ascii = true;
-  private utf8Check = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  private utf8Valid = true;
+  private bytes = new EncodingTracker();
 
   constructor(
     private layouts: CsvLayout[],
@@ -74,14 +72,7 @@ export class CsvStreamParser {
       b = this.start(b);
     }
     if (this.mode === 'validate') {
-      if (this.ascii) for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) { this.ascii = false; break; }
-      if (this.utf8Valid) {
-        try {
-          this.utf8Check.decode(b, { stream: true });
-        } catch {
-          this.utf8Valid = false;
-        }
-      }
+      this.bytes.update(b);
     }
     this.guarded(() => this.feed(this.decoder!.write(b)));
   }
@@ -95,16 +86,14 @@ export class CsvStreamParser {
       return f();
     } catch (e) {
       if (e instanceof IntakeError && this.mode === 'validate' && !this.opts.encoding && this.layout?.encoding === 'auto'
-        && this.encoding !== 'utf-8' && !this.ascii && this.utf8Valid) throw new CsvEncodingRetry('utf-8');
+        && this.encoding !== 'utf-8' && !this.bytes.ascii && this.bytes.utf8Valid) throw new CsvEncodingRetry('utf-8');
       throw e;
     }
   }
 
   /** Decides encoding and layout on the first bytes; returns the bytes to decode (BOM stripped). */
   private start(b: Buffer): Buffer {
-    if (this.ending && isEffectivelyEmpty(b)) {
-      throw new IntakeError('EMPTY_FILE', 'byte 0', b.length === 0 ? 'file has 0 bytes' : 'file contains only whitespace/BOM');
-    }
+    if (this.ending) assertNotEmpty(b);
     const wide = looksUtf16or32(b);
     if (wide) throw new IntakeError('UNSUPPORTED_ENCODING', 'byte 0', `${wide} is not supported`);
     this.bom = hasUtf8Bom(b);
@@ -170,17 +159,13 @@ export class CsvStreamParser {
       }
     });
     if (this.mode === 'validate') {
-      try {
-        this.utf8Check.decode();
-      } catch {
-        this.utf8Valid = false;
-      }
+      this.bytes.end();
       const layout = this.layout!;
       const what = this.bom ? 'UTF-8 BOM' : layout.encoding === 'utf-8' ? 'layout says UTF-8' : undefined;
-      if (what && !this.utf8Valid) throw new IntakeError('ENCODING_MISMATCH', 'byte 0', `${what} but the bytes are not valid UTF-8`);
+      if (what && !this.bytes.utf8Valid) throw new IntakeError('ENCODING_MISMATCH', 'byte 0', `${what} but the bytes are not valid UTF-8`);
       const decided: SupportedEncoding = this.bom || layout.encoding === 'utf-8' ? 'utf-8'
         : layout.encoding !== 'auto' ? layout.encoding
-          : !this.ascii && this.utf8Valid ? 'utf-8' : layout.singleByteEncoding;
+          : !this.bytes.ascii && this.bytes.utf8Valid ? 'utf-8' : layout.singleByteEncoding;
       if (decided !== this.encoding) throw new CsvEncodingRetry(decided);
     }
     const s = this.engine!.end();

@@ -13,7 +13,7 @@
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import iconv from 'iconv-lite';
 import { IntakeError, type Payment, type RecordProblem } from '../payment.ts';
-import { hasUtf8Bom, looksUtf16or32, readXmlDeclEncoding } from '../encoding.ts';
+import { EncodingTracker, hasUtf8Bom, looksUtf16or32, readXmlDeclEncoding } from '../encoding.ts';
 import {
   DEFAULT_UFEBS_LIMITS, ED_NS, ENV_NS, PAYMENT_EDS, bigSum, checkEd108Sum, loc, processEd,
   type Ctx, type UfebsLimits, type XNode,
@@ -46,9 +46,7 @@ export class UfebsStreamParser {
   private decoder?: { write(b: Buffer): string; end(): string | undefined };
   private encoding?: 'utf-8' | 'windows-1251';
   private label?: string;
-  private utf8Check = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  private utf8Valid = true;
-  private ascii = true;
+  private bytes = new EncodingTracker();
   private head = true;
   private headBytes?: Buffer;
   private ending = false;
@@ -175,14 +173,7 @@ export class UfebsStreamParser {
     }
     if (this.encoding === 'windows-1251' && this.mode === 'validate') {
       // UTF-8 text under a windows-1251 label is refused (decided at the end, on the whole file)
-      if (this.ascii) for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) { this.ascii = false; break; }
-      if (this.utf8Valid) {
-        try {
-          this.utf8Check.decode(b, { stream: true });
-        } catch {
-          this.utf8Valid = false;
-        }
-      }
+      this.bytes.update(b);
     }
     this.feed(this.decoder!.write(b));
   }
@@ -231,12 +222,8 @@ export class UfebsStreamParser {
     if (this.head) throw new IntakeError('EMPTY_FILE', 'byte 0', 'file has 0 bytes');
     this.feed(this.decoder!.end() ?? '');
     if (this.encoding === 'windows-1251' && this.mode === 'validate') {
-      try {
-        this.utf8Check.decode();
-      } catch {
-        this.utf8Valid = false;
-      }
-      if (this.utf8Valid && !this.ascii) {
+      this.bytes.end();
+      if (this.bytes.utf8Valid && !this.bytes.ascii) {
         throw new IntakeError('ENCODING_MISMATCH', 'line 1', `declared "${this.label}" but the bytes are UTF-8 text with non-ASCII characters`);
       }
     }
