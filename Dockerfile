@@ -1,6 +1,7 @@
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY bin/postinstall.js bin/postinstall.js
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin bin
 COPY config config
