@@ -1,8 +1,15 @@
-FROM node:20-bookworm-slim
+# libxmljs (native XSD validation, an optional dependency) is built from source: the build tools stay in this stage
+FROM node:20-bookworm-slim AS deps
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY bin/postinstall.js bin/postinstall.js
 RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY --from=deps /app/node_modules node_modules
 COPY bin bin
 COPY config config
 COPY connectors connectors

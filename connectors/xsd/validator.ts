@@ -16,11 +16,17 @@
  *  - 'gis-payments-1.0.0': the provisional ГИС payments bundle (request and response roots).
  *  - 'gis-payee-registry-1.0.0': the provisional ГИС payee registry export (ВС 95796; request and response roots).
  *
- * Speed: every xmllint-wasm call starts a worker thread and instantiates the WASM module (~tens of ms).
- * `validate()` therefore batches: calls made in the same tick (up to `maxBatch`) for the same schema set
- * are validated in ONE xmllint run with several input files, and the output is split per file.
+ * Engines (both are libxml2's XML Schema validator, so verdicts are the same):
+ *  - `native` (default when it loads): libxmljs, libxml2 bound into the process (optional dependency, built
+ *    from source by `npm ci`). Each schema set is compiled once per process; a document is parsed and
+ *    validated in place (a few ms for a 500-item packet).
+ *  - `wasm`: xmllint-wasm (libxml2 compiled to WebAssembly, no native build). Every call starts a worker
+ *    thread, instantiates the WASM module and compiles the schema (~0.3 CPU-s), so `validate()` batches:
+ *    calls made in the same tick (up to `maxBatch`) for the same schema set go to ONE xmllint run.
+ * `GKH_XSD_ENGINE=wasm|native` chooses; without it `native` is used when libxmljs loads, else `wasm`.
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateXML } from 'xmllint-wasm';
@@ -30,6 +36,8 @@ export type SchemaSetName = 'smev-1.1' | 'smev-1.2' | 'smev-1.3' | 'gis-payments
 export interface SchemaFile {
   fileName: string;
   contents: string;
+  /** where the file lies on disk (absent for a generated wrapper) */
+  path?: string;
 }
 
 export interface SchemaSet {
@@ -78,7 +86,8 @@ function smevWrapper(version: string): string {
 const cache = new Map<SchemaSetName, Promise<SchemaSet>>();
 
 async function readSchema(dir: string, fileName: string): Promise<SchemaFile> {
-  return { fileName, contents: await readFile(path.join(dir, fileName), 'utf8') };
+  const p = path.join(dir, fileName);
+  return { fileName, contents: await readFile(p, 'utf8'), path: p };
 }
 
 async function load(name: SchemaSetName): Promise<SchemaSet> {
@@ -158,6 +167,14 @@ const DOCTYPE_RE = /<!DOCTYPE/i;
 export function validate(xml: string, set: SchemaSet): Promise<ValidationResult> {
   if (DOCTYPE_RE.test(xml)) {
     return Promise.resolve({ valid: false, errors: [{ message: 'DOCTYPE is not allowed' }] });
+  }
+  const lx = engine() === 'native' ? libxml() : null;
+  if (lx) {
+    try {
+      return Promise.resolve(validateNative(lx, xml, set));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   return new Promise<ValidationResult>((resolve, reject) => {
     let q = queues.get(set);
@@ -277,4 +294,115 @@ async function validateMany(xmls: string[], set: SchemaSet): Promise<ValidationR
   }
   for (const r of results) if (!r.valid && r.errors.length === 0) r.errors.push({ message: 'fails to validate' });
   return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// native engine (libxmljs)
+
+interface LxError { message: string; line?: number; column?: number }
+interface LxDoc { _ref: unknown }
+interface Libxml {
+  parseXml(xml: string, opts?: { baseUrl?: string; flags?: number[] }): LxDoc;
+  XMLParseFlags: Record<string, number>;
+}
+/** the libxml2 functions libxmljs binds (its `validate()` recompiles the schema on every call, so the bus calls them itself) */
+interface LxBindings {
+  withStructuredErrors<T>(fn: (errors: LxError[]) => T): T;
+  xmlSchemaNewDocParserCtxt(doc: unknown): unknown;
+  xmlSchemaParse(ctxt: unknown): unknown;
+  xmlSchemaFreeParserCtxt(ctxt: unknown): void;
+  xmlSchemaNewValidCtxt(schema: unknown): unknown;
+  xmlSchemaValidateDoc(ctxt: unknown, doc: unknown): number;
+  xmlSchemaFreeValidCtxt(ctxt: unknown): void;
+}
+
+let lxLoaded: { lx: Libxml; b: LxBindings } | null | undefined;
+let lxLoadError: string | undefined;
+
+/** libxmljs (pinned 1.0.11), or null when it is not installed / did not build (then the wasm engine is used). */
+function libxml(): { lx: Libxml; b: LxBindings } | null {
+  if (lxLoaded !== undefined) return lxLoaded;
+  try {
+    const req = createRequire(import.meta.url);
+    const lx = req('libxmljs') as Libxml;
+    const b = req('libxmljs/dist/lib/bindings/functions.js') as LxBindings;
+    for (const f of ['withStructuredErrors', 'xmlSchemaNewDocParserCtxt', 'xmlSchemaParse', 'xmlSchemaNewValidCtxt', 'xmlSchemaValidateDoc'] as const) {
+      if (typeof b[f] !== 'function') throw new Error(`libxmljs binds no ${f}`);
+    }
+    lxLoaded = { lx, b };
+  } catch (e) {
+    lxLoaded = null;
+    lxLoadError = (e as Error).message;
+  }
+  return lxLoaded;
+}
+
+/** The engine in use: `native` or `wasm` (see the module comment). */
+export function engine(): 'native' | 'wasm' {
+  const want = process.env.GKH_XSD_ENGINE;
+  if (want === 'wasm') return 'wasm';
+  if (want === 'native') {
+    if (!libxml()) throw new Error(`GKH_XSD_ENGINE=native but libxmljs cannot be loaded: ${lxLoadError}`);
+    return 'native';
+  }
+  if (want !== undefined && want !== '') throw new Error(`GKH_XSD_ENGINE=${want}: expected native or wasm`);
+  return libxml() ? 'native' : 'wasm';
+}
+
+/** a compiled schema; the schema document is kept referenced for as long as the schema lives */
+interface Compiled { schema: unknown; doc: LxDoc }
+const compiled = new WeakMap<SchemaSet, Compiled>();
+
+/** The schema set compiled by libxml2 (once per process): imports resolve to the files on disk. */
+function compiledSchema({ lx, b }: { lx: Libxml; b: LxBindings }, set: SchemaSet): Compiled {
+  let c = compiled.get(set);
+  if (c) return c;
+  let main = set.main.contents;
+  // a generated wrapper imports the preloaded files by flat name: point it at their paths
+  for (const f of set.preload) {
+    if (f.path) main = main.split(`schemaLocation="${f.fileName}"`).join(`schemaLocation="${f.path}"`);
+  }
+  // the base of a generated wrapper is a file name of its own (a base equal to an imported file is a self-import)
+  const base = set.main.path ?? path.join(SCHEMAS_DIR, set.main.fileName);
+  const doc = lx.parseXml(main, { baseUrl: base });
+  const { schema, errors } = b.withStructuredErrors((errors) => {
+    const pctx = b.xmlSchemaNewDocParserCtxt(doc._ref);
+    if (!pctx) return { schema: null, errors };
+    const schema = b.xmlSchemaParse(pctx);
+    b.xmlSchemaFreeParserCtxt(pctx);
+    return { schema, errors };
+  });
+  if (!schema) {
+    throw new Error(`schema set ${set.name} failed to compile: ${errors.map((e) => String(e.message).trim()).join('; ') || 'unknown error'}`);
+  }
+  c = { schema, doc };
+  compiled.set(set, c);
+  return c;
+}
+
+function validateNative(n: { lx: Libxml; b: LxBindings }, xml: string, set: SchemaSet): ValidationResult {
+  const { lx, b } = n;
+  const { schema } = compiledSchema(n, set);
+  let doc: LxDoc;
+  try {
+    // no DTD is loaded and no entity is expanded (XML_PARSE_NOENT / DTDLOAD are not set); no network
+    doc = lx.parseXml(xml, { flags: [lx.XMLParseFlags.XML_PARSE_BIG_LINES!, lx.XMLParseFlags.XML_PARSE_NONET!] });
+  } catch (e) {
+    const err = e as LxError;
+    return { valid: false, errors: [{ message: `not well-formed: ${String(err.message ?? e).trim()}`, line: err.line || undefined }] };
+  }
+  const { rc, errors } = b.withStructuredErrors((errors) => {
+    const vctx = b.xmlSchemaNewValidCtxt(schema);
+    if (!vctx) throw new Error(`schema set ${set.name}: libxml2 could not create a validation context`);
+    try {
+      return { rc: b.xmlSchemaValidateDoc(vctx, doc._ref), errors };
+    } finally {
+      b.xmlSchemaFreeValidCtxt(vctx);
+    }
+  });
+  if (rc === 0) return { valid: true, errors: [] };
+  if (rc < 0) throw new Error(`schema set ${set.name}: libxml2 internal validation error ${rc}`);
+  const out: ValidationError[] = errors.map((x) => ({ message: String(x.message).trim(), line: x.line || undefined }));
+  if (!out.length) out.push({ message: 'fails to validate' });
+  return { valid: false, errors: out };
 }
