@@ -133,6 +133,11 @@ export class SmevSimulator {
     return this.registryInstance;
   }
 
+  /** How long ГИС takes to answer a packet from now on (ms; tests that need the answer to come after a retry). */
+  setLatency(ms: number): void {
+    this.o.latencyMs = ms;
+  }
+
   inject(i: Injection): void {
     this.injections.push({ ...i });
   }

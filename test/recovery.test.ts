@@ -27,8 +27,13 @@ const packet = async (id: number) => (await h.bus.store.query<{ status: string }
 // its MessageIsAlreadySent, the poller had applied ГИС's answer (RESPONDED). Marking the packet SENT then left
 // it SENT for ever (the poller polled for an answer that had already come).
 test.serial('MessageIsAlreadySent after the answer was applied leaves the packet RESPONDED', async (t) => {
+  // the order must not depend on how fast the machine is: ГИС answers 1.5 s after the first (lost-reply) attempt,
+  // well after the retry (300 ms tier) has read the packet as BUILT and while SMEV holds that retry for 4 s.
+  // (With a fast XSD engine the answer used to be applied before the retry started, which then sent nothing.)
+  h.sim.setLatency(1500);
+  t.teardown(() => h.sim.setLatency(20));
   h.sim.inject({ operation: 'SendRequest', http: 'disconnect-after-commit', times: 1 });
-  h.sim.inject({ operation: 'SendRequest', http: { delayMs: 2500 }, times: 1 });
+  h.sim.inject({ operation: 'SendRequest', http: { delayMs: 4000 }, times: 1 });
   const faults = h.sim.stats.faults;
   const op = drop();
   await waitFor(async () => h.sim.stats.responsesQueued > 0 || undefined, 20_000, 'ГИС answer queued');
@@ -37,7 +42,7 @@ test.serial('MessageIsAlreadySent after the answer was applied leaves the packet
   const p = await payment(op);
   t.is(p.status, 'ACCEPTED');
   t.is((await packet(p.packet_id!)).status, 'RESPONDED');
-  await waitFor(async () => h.sim.stats.faults > faults || undefined, 10_000, 'MessageIsAlreadySent');
+  await waitFor(async () => h.sim.stats.faults > faults || undefined, 15_000, 'MessageIsAlreadySent');
   await new Promise((r) => setTimeout(r, 500));
   t.is((await packet(p.packet_id!)).status, 'RESPONDED');
   t.is(h.sim.gis.accepted.get(p.order_id)?.times, 1);
