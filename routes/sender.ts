@@ -4,7 +4,8 @@ import type { Logger } from '../connectors/log.ts';
 import { ack, type Outcome } from '../connectors/amqp/broker.ts';
 import type { GuardedMessage } from './delivery.ts';
 import type { SmevClient } from '../connectors/smev3/client.ts';
-import { buildNotificationPacket, NotificationPacketError, type NotificationItem } from '../transformers/gis/notification.ts';
+import { writeNotificationPacket, NotificationPacketError, type NotificationItem } from '../transformers/gis/notification.ts';
+import type { BuiltCanonicalRequest } from '../transformers/smev/envelope.ts';
 import { faultDisposition } from '../transformers/smev/faults.ts';
 
 export interface SenderDeps {
@@ -53,15 +54,16 @@ export class Sender {
     const rows = await store.query<PaymentItemRow>(
       `SELECT id, transport_id, order_id, payment_date, amount_kop, purpose, doc_no, recipient, payment_document_id, service_id, els,
               account_number, period_year, period_month FROM payments WHERE packet_id = $1 ORDER BY id`, [packetId]);
-    let xml: string | undefined;
+    let env: BuiltCanonicalRequest | undefined;
     // one bad item must not hold up the others: it is taken out of the packet as INVALID, the rest goes
-    while (!xml) {
+    while (!env) {
       if (!rows.length) {
         await this.park(packetId, 'no item of the packet can be built');
         return { kind: 'park', reason: 'no item of the packet can be built' };
       }
       try {
-        xml = buildNotificationPacket({ informationSystemId: this.d.informationSystemId, organizationId: this.d.organizationId, items: rows.map(toItem) });
+        const packet = { informationSystemId: this.d.informationSystemId, organizationId: this.d.organizationId, items: rows.map(toItem) };
+        env = client.buildSendRequest(pk.message_id, (w) => writeNotificationPacket(w, packet));
       } catch (e) {
         const i = e instanceof NotificationPacketError ? e.itemIndex : undefined;
         if (i === undefined || !rows[i]) {
@@ -74,13 +76,13 @@ export class Sender {
         plog.warn('item taken out of the packet', { paymentId: bad.id, reason: (e as Error).message });
       }
     }
-    const check = await this.d.validate(xml);
+    const check = await this.d.validate(env.content);
     if (!check.valid) {
       const reason = `packet is not valid against schemas/gis/payments-1.0.0: ${check.errors.slice(0, 5).map((e) => e.message).join('; ')}`;
       await this.park(packetId, reason);
       return { kind: 'park', reason };
     }
-    const res = await client.sendRequest(pk.message_id, xml, packetId);
+    const res = await client.sendBuilt(env, pk.message_id, packetId);
     if (res.kind === 'ok' && res.parsed.kind === 'SendRequestResponse') {
       await this.markSent(packetId, `SMEV status ${res.parsed.status ?? 'queued'}`);
       plog.info('packet sent', { items: rows.length, status: res.parsed.status });

@@ -32,9 +32,10 @@ export class GisPayments {
     }
   }
 
-  answer(packetXml: string, now = new Date()): string {
-    const packet = parseNotificationPacket(packetXml);
-    return buildImportResult({ results: packet.items.map((it) => this.decide(it, now)) });
+  /** `packet`: the packet's text, or its element already parsed */
+  answer(packet: string | Element, now = new Date()): string {
+    const parsed = parseNotificationPacket(packet);
+    return buildImportResult({ results: parsed.items.map((it) => this.decide(it, now)) });
   }
 
   private decide(it: NotificationItem, now: Date): ImportItemResult {

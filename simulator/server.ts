@@ -14,6 +14,7 @@ import type { PayeeRecord } from '../transformers/payment.ts';
 import { GisPayments } from './gis.ts';
 import { SimRegistry, type RegistryOptions } from './registry.ts';
 import { buildRegistryResponse, parseRegistryRequest, GIS_PAYEE_REGISTRY_1_0_0 } from '../transformers/gis/registry.ts';
+import { parseXml } from '../transformers/smev/xml.ts';
 
 export interface SimulatorOptions {
   host?: string;
@@ -192,7 +193,8 @@ export class SmevSimulator {
     let version: SmevVersion = '1.2';
     let after: (() => void) | undefined;
     try {
-      const parsed = parseRequestOrFault(xml);
+      // parsed once: the envelope reader and the signature check read the same tree
+      const { parsed, doc } = parseRequestOrFault(xml);
       version = parsed.version;
       const inj = this.takeInjection(parsed.operation);
       if (inj?.http === 503) {
@@ -206,7 +208,7 @@ export class SmevSimulator {
       if (inj?.http && typeof inj.http === 'object') await new Promise((r) => setTimeout(r, (inj.http as { delayMs: number }).delayMs));
       if (inj?.fault) throw new SimFault(injectedFault(inj.fault));
       await this.checkSchema(xml, version);
-      const mnemonic = this.checkSignature(xml, parsed.operation);
+      const mnemonic = this.checkSignature(doc, parsed.operation);
       const out = await this.dispatch(parsed, mnemonic, xml);
       if (inj?.http === 'disconnect-after-commit') {
         // SMEV took the message (and ГИС will answer it); only the reply is lost on the way back
@@ -271,8 +273,8 @@ export class SmevSimulator {
   }
 
   /** Verifies the caller's ЭП-ОВ; returns the mnemonic of the registered information system. */
-  private checkSignature(xml: string, operation: string): string {
-    const v = verifyXml(xml, { containerLocalName: 'CallerInformationSystemSignature', targetLocalName: TARGET[operation], provider: this.o.provider });
+  private checkSignature(doc: Document, operation: string): string {
+    const v = verifyXml(doc, { containerLocalName: 'CallerInformationSystemSignature', targetLocalName: TARGET[operation], provider: this.o.provider });
     if (!v.ok) {
       const enumValue = v.fault ?? 'SignatureIsInvalid';
       throw new SimFault({
@@ -332,14 +334,14 @@ export class SmevSimulator {
     const after = () => {
       const t = setTimeout(() => {
         this.timers.delete(t);
-        void this.process(id, mnemonic, p.content ?? '');
+        void this.process(id, mnemonic, p.content ?? '', p.contentElement);
       }, this.o.latencyMs ?? 50);
       this.timers.add(t);
     };
     return { xml: reply, after };
   }
 
-  private async process(originalMessageId: string, mnemonic: string, content: string): Promise<void> {
+  private async process(originalMessageId: string, mnemonic: string, content: string, contentElement?: Element): Promise<void> {
     const q = this.queues.get(mnemonic) ?? [];
     this.queues.set(mnemonic, q);
     const base = { messageId: uuidv1(), originalMessageId, recipient: mnemonic, createdAt: new Date() };
@@ -362,7 +364,7 @@ export class SmevSimulator {
         const req = parseRegistryRequest(content);
         answer = buildRegistryResponse(this.registry.answer(req.pageSize, req.pageKey, () => uuidv4()));
       } else {
-        answer = g ? buildImportResult({ packetError: g.packetError }) : this.gis.answer(content);
+        answer = g ? buildImportResult({ packetError: g.packetError }) : this.gis.answer(contentElement ?? content);
       }
       q.push({ ...base, content: answer });
     }
@@ -415,9 +417,10 @@ export class SmevSimulator {
   }
 }
 
-function parseRequestOrFault(xml: string): ParsedSmevRequest {
+function parseRequestOrFault(xml: string): { parsed: ParsedSmevRequest; doc: Document } {
   try {
-    return parseSmevRequest(xml);
+    const doc = parseXml(xml);
+    return { parsed: parseSmevRequest(xml, doc), doc };
   } catch (e) {
     throw new SimFault({ name: 'InvalidContent', code: 'SIM:PARSE', faultstring: (e as Error).message, description: `SMEV-403:${(e as Error).message}`,
       validationErrors: [(e as Error).message] });

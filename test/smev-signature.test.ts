@@ -209,13 +209,17 @@ test('tampered SignedInfo (DigestValue changed consistently elsewhere) → Signa
   t.regex(r.reason!, /SignatureValue does not verify/);
 });
 
+/** the ns2 declaration of the signed envelope, for elements copied elsewhere into it */
+const typesNs = () => /xmlns:ns2="[^"]+"/.exec(signed)![0];
+
 test('wrapped Reference (Id moved to another element) → IncorrectSignatureTarget', (t) => {
   // the attacker moves Id="SIGNED_BY_CONSUMER" onto a decoy element carrying the original content
   const m = /<ns2:SenderProvidedRequestData Id="SIGNED_BY_CONSUMER">[\s\S]*<\/ns2:SenderProvidedRequestData>/.exec(signed)!;
   const original = m[0];
   const evil = original.replace('Id="SIGNED_BY_CONSUMER"', 'Id="EVIL"').replace('100.00', '999999.00');
   const decoy = original.replace('<ns2:SenderProvidedRequestData ', '<ns2:Wrapper ').replace(/<\/ns2:SenderProvidedRequestData>$/, '</ns2:Wrapper>');
-  const wrapped = signed.replace(original, evil).replace('<soap:Header/>', `<soap:Header>${decoy}</soap:Header>`);
+  // (the decoy declares the prefix it uses: a document with an unbound prefix is not even parsed)
+  const wrapped = signed.replace(original, evil).replace('<soap:Header/>', `<soap:Header ${typesNs()}>${decoy}</soap:Header>`);
   t.is(findElementsById(parseXmlStrict(wrapped), 'SIGNED_BY_CONSUMER').length, 1);
   const r = verifyXml(wrapped, CALLER);
   t.false(r.ok);
@@ -224,7 +228,7 @@ test('wrapped Reference (Id moved to another element) → IncorrectSignatureTarg
 
 test('duplicate Id (wrapping attempt) → IncorrectSignatureTarget', (t) => {
   const m = /<ns2:SenderProvidedRequestData Id="SIGNED_BY_CONSUMER">[\s\S]*<\/ns2:SenderProvidedRequestData>/.exec(signed)!;
-  const wrapped = signed.replace('<soap:Header/>', `<soap:Header>${m[0]}</soap:Header>`);
+  const wrapped = signed.replace('<soap:Header/>', `<soap:Header ${typesNs()}>${m[0]}</soap:Header>`);
   const r = verifyXml(wrapped, CALLER);
   t.is(r.fault, 'IncorrectSignatureTarget');
   t.regex(r.reason!, /2 elements carry Id/);

@@ -3,8 +3,10 @@ import type { Logger } from '../log.ts';
 import { signXml, verifyXml, type Signer } from './signature.ts';
 import type { GostCertificate, GostProvider } from './crypto/index.ts';
 import {
-  buildSendRequest, buildGetResponseRequest, buildGetStatusRequest, buildAckRequest, parseSmevResponse,
+  buildSendRequest, buildSendRequestCanonical, buildGetResponseRequest, buildGetStatusRequest, buildAckRequest, parseSmevResponse,
+  type BuiltCanonicalRequest,
 } from '../../transformers/smev/envelope.ts';
+import type { XmlSink } from '../../transformers/smev/canonical.ts';
 import type { SmevFault } from '../../transformers/smev/faults.ts';
 
 export type SmevVersion = '1.1' | '1.2' | '1.3';
@@ -46,6 +48,18 @@ export class SmevClient {
     return this.call('SendRequest', env, { messageId, packetId, verify: { container: 'SMEVSignature', target: 'MessageMetadata' } });
   }
 
+  /**
+   * A SendRequest whose SenderProvidedRequestData is written in SMEV-canonical form by `writeContent` (this
+   * client's SMEV version and test flag): check `content`, then hand it to sendBuilt — signed without a re-parse.
+   */
+  buildSendRequest(messageId: string, writeContent: (w: XmlSink) => void): BuiltCanonicalRequest {
+    return buildSendRequestCanonical({ version: this.o.version, messageId, writeContent, testMessage: this.o.testMessage });
+  }
+
+  sendBuilt(env: BuiltCanonicalRequest, messageId: string, packetId?: number): Promise<CallResult> {
+    return this.call('SendRequest', env, { messageId, packetId, verify: { container: 'SMEVSignature', target: 'MessageMetadata' } });
+  }
+
   getResponse(): Promise<CallResult> {
     const env = buildGetResponseRequest({ version: this.o.version, timestamp: new Date() });
     return this.call('GetResponse', env, { verify: { container: 'SMEVSignature', target: 'Response' } });
@@ -64,11 +78,11 @@ export class SmevClient {
 
   private async call(
     operation: string,
-    env: { xml: string; signedId: string; containerLocalName: string },
+    env: { xml: string; signedId: string; containerLocalName: string; transformed?: string },
     opts: { messageId?: string; packetId?: number; verify?: { container: string; target: string } },
   ): Promise<CallResult> {
     this.calls++;
-    const requestXml = signXml(env.xml, { targetId: env.signedId, containerLocalName: env.containerLocalName, signer: this.o.signer });
+    const requestXml = signXml(env.xml, { targetId: env.signedId, containerLocalName: env.containerLocalName, signer: this.o.signer, transformed: env.transformed });
     const started = Date.now();
     let result: CallResult;
     let httpStatus: number | undefined;

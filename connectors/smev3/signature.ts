@@ -255,35 +255,49 @@ function startTagEnd(xml: string, start: number): number {
 /**
  * Sign the element with `Id="<targetId>"` and place the `ds:Signature` as the only child of the
  * (empty) element whose local name is `containerLocalName`. The rest of the document is unchanged.
+ *
+ * `transformed`: the signed element was written in SMEV-canonical form (transformers/smev/canonical.ts), so its
+ * text in `xml` is its own transform output; it is hashed as it stands and the document is not parsed. It must
+ * occur in `xml` verbatim and carry the Id in its start tag.
  */
-export function signXml(xml: string, opts: { targetId: string; containerLocalName: string; signer: Signer }): string {
-  const doc = parseXmlStrict(xml);
-  const targets = findElementsById(doc, opts.targetId);
-  if (targets.length === 0) throw new SmevSignatureError(`no element with Id="${opts.targetId}"`);
-  if (targets.length > 1) throw new SmevSignatureError(`several elements carry Id="${opts.targetId}"`);
-  const target = targets[0]!;
-  const containers = findByLocalName(doc.documentElement, opts.containerLocalName);
-  if (containers.length === 0) throw new SmevSignatureError(`no <${opts.containerLocalName}> element to put the signature into`);
-  if (containers.length > 1) throw new SmevSignatureError(`several <${opts.containerLocalName}> elements: ambiguous signature container`);
-  const container = containers[0]!;
-  if (hasSignificantContent(container)) throw new SmevSignatureError(`<${container.nodeName}> is not empty`);
-  if (isAncestorOrSelf(target, container)) {
-    throw new SmevSignatureError(`<${container.nodeName}> is inside the signed element: SMEV signatures are detached`);
+export function signXml(xml: string, opts: { targetId: string; containerLocalName: string; signer: Signer; transformed?: string }): string {
+  let transformed = opts.transformed;
+  if (transformed !== undefined) {
+    const tagEnd = transformed.indexOf('>');
+    if (!transformed.startsWith('<') || tagEnd < 0 || !transformed.slice(0, tagEnd).includes(` Id="${escAttr(opts.targetId)}"`)) {
+      throw new SmevSignatureError(`the prepared element does not carry Id="${opts.targetId}"`);
+    }
+    if (!xml.includes(transformed)) throw new SmevSignatureError('the prepared element is not part of the document');
+  } else {
+    const doc = parseXmlStrict(xml);
+    const targets = findElementsById(doc, opts.targetId);
+    if (targets.length === 0) throw new SmevSignatureError(`no element with Id="${opts.targetId}"`);
+    if (targets.length > 1) throw new SmevSignatureError(`several elements carry Id="${opts.targetId}"`);
+    const target = targets[0]!;
+    const containers = findByLocalName(doc.documentElement, opts.containerLocalName);
+    if (containers.length === 0) throw new SmevSignatureError(`no <${opts.containerLocalName}> element to put the signature into`);
+    if (containers.length > 1) throw new SmevSignatureError(`several <${opts.containerLocalName}> elements: ambiguous signature container`);
+    const container = containers[0]!;
+    if (hasSignificantContent(container)) throw new SmevSignatureError(`<${container.nodeName}> is not empty`);
+    if (isAncestorOrSelf(target, container)) {
+      throw new SmevSignatureError(`<${container.nodeName}> is inside the signed element: SMEV signatures are detached`);
+    }
+    if (isAncestorOrSelf(container, target)) throw new SmevSignatureError(`the signed element is inside <${container.nodeName}>`);
+    transformed = smevTransform(target);
   }
-  if (isAncestorOrSelf(container, target)) throw new SmevSignatureError(`the signed element is inside <${container.nodeName}>`);
-
-  const transformed = smevTransform(target);
   const signature = buildSignature(opts.targetId, transformed, opts.signer);
+  return spliceSignature(xml, opts.containerLocalName, signature);
+}
 
-  // String splice into the container.
+/** Puts `signature` into the one empty element with local name `containerLocalName` (found in the text). */
+function spliceSignature(xml: string, containerLocalName: string, signature: string): string {
   const masked = maskNonMarkup(xml);
-  const qn = container.nodeName;
-  const re = new RegExp(`<${escapeRe(qn)}(?=[\\s/>])`, 'g');
-  const starts: number[] = [];
+  const re = new RegExp(`<((?:[A-Za-z_][\\w.-]*:)?${escapeRe(containerLocalName)})(?=[\\s/>])`, 'g');
+  const starts: { at: number; qn: string }[] = [];
   let m: RegExpExecArray | null;
-  while ((m = re.exec(masked))) starts.push(m.index);
-  if (starts.length !== 1) throw new SmevSignatureError(`cannot locate <${qn}> unambiguously in the document text`);
-  const start = starts[0]!;
+  while ((m = re.exec(masked))) starts.push({ at: m.index, qn: m[1]! });
+  if (starts.length !== 1) throw new SmevSignatureError(`cannot locate <${containerLocalName}> unambiguously in the document text`);
+  const { at: start, qn } = starts[0]!;
   const tagEnd = startTagEnd(masked, start);
   if (masked[tagEnd - 2] === '/') {
     let head = xml.slice(start, tagEnd - 2);
@@ -471,17 +485,20 @@ export function verifySignatureElement(signatureEl: Element, opts: VerifySignatu
 
 /**
  * Verify the signature held in the element with local name `containerLocalName` over the element
- * with local name `targetLocalName`.
+ * with local name `targetLocalName`. `xml` may be given already parsed (parseXmlStrict / parseXml).
  */
 export function verifyXml(
-  xml: string,
+  xml: string | Document,
   opts: { containerLocalName: string; targetLocalName: string; trusted?: GostCertificate[]; provider: GostProvider; now?: Date },
 ): VerifyResult {
   let doc: Document;
-  try {
-    doc = parseXmlStrict(xml);
-  } catch (e) {
-    return fail('SignatureIsInvalid', `document cannot be parsed: ${(e as Error).message}`);
+  if (typeof xml !== 'string') doc = xml;
+  else {
+    try {
+      doc = parseXmlStrict(xml);
+    } catch (e) {
+      return fail('SignatureIsInvalid', `document cannot be parsed: ${(e as Error).message}`);
+    }
   }
   const containers = findByLocalName(doc.documentElement, opts.containerLocalName);
   if (containers.length === 0) return fail('NoSignatureFound', `no <${opts.containerLocalName}> element`);

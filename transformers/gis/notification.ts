@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { child, childElements, children, escapeText, parseXml, text } from '../smev/xml.ts';
 import { GIS_PAYMENTS_1_0_0, isGisNs, type GisPaymentsBundle } from './namespaces.ts';
+import { PrefixedXmlWriter, type XmlSink } from '../smev/canonical.ts';
 
 export interface NotificationRecipient {
   inn: string;
@@ -92,7 +93,32 @@ function checkLen(v: string, field: string, min: number, max: number, i: number)
   if (v.length < min || v.length > max) fail(field, `length must be ${min === max ? min : `${min}..${max}`}, got ${v.length}`, i);
 }
 
+/** Characters XML 1.0 does not allow, as in assertXmlChars (C0 controls but TAB/LF/CR, lone surrogates, U+FFFE/FFFF). */
+const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * A text value that cannot go into the packet as it is: characters XML does not allow, or only whitespace (the
+ * SMEV transform drops a whitespace-only text, so it would not be signed as sent).
+ */
+function checkText(v: string | undefined, field: string, i: number): void {
+  if (v === undefined) return;
+  if (NOT_XML_CHAR.test(v)) fail(field, 'contains characters not allowed in XML 1.0', i);
+  if (!/[^\u0000-\u0020]/.test(v)) fail(field, 'must not be blank', i);
+}
+
 function checkItem(it: NotificationItem, i: number): void {
+  checkText(it.purpose, 'purpose', i);
+  checkText(it.paymentDocumentNumber, 'paymentDocumentNumber', i);
+  checkText(it.accountNumber, 'accountNumber', i);
+  checkText(it.paymentDocumentId, 'paymentDocumentId', i);
+  checkText(it.serviceId, 'serviceId', i);
+  checkText(it.els, 'els', i);
+  if (it.recipient) {
+    checkText(it.recipient.name, 'recipient.name', i);
+    checkText(it.recipient.bankName, 'recipient.bankName', i);
+    checkText(it.recipient.account, 'recipient.account', i);
+    checkText(it.recipient.corrAccount, 'recipient.corrAccount', i);
+  }
   if (!UUID_RE.test(it.transportId)) fail('transportId', 'must be a UUID', i);
   if (!ORDER_ID_RE.test(it.orderId)) fail('orderId', 'must be exactly 32 characters [0-9A-Za-z]', i);
   if (!validDate(it.orderDate)) fail('orderDate', `must be a valid YYYY-MM-DD date, got '${it.orderDate}'`, i);
@@ -137,6 +163,18 @@ export function buildNotificationPacket(
   maxItems: number = DEFAULT_MAX_ITEMS,
   bundle: GisPaymentsBundle = GIS_PAYMENTS_1_0_0,
 ): string {
+  const w = new PrefixedXmlWriter(new Map([[bundle.common, ''], [bundle.payments, 'ns2'], [bundle.paymentsCommon, 'ns3']]));
+  writeNotificationPacket(w, p, maxItems, bundle);
+  return w.toString();
+}
+
+/** Checks the packet (as buildNotificationPacket) and writes its element into `w`. */
+export function writeNotificationPacket(
+  w: XmlSink,
+  p: NotificationPacketParams,
+  maxItems: number = DEFAULT_MAX_ITEMS,
+  bundle: GisPaymentsBundle = GIS_PAYMENTS_1_0_0,
+): void {
   if (!UUID_RE.test(p.informationSystemId)) fail('informationSystemId', 'must be a UUID');
   if (!UUID_RE.test(p.organizationId)) fail('organizationId', 'must be a UUID');
   const tz = p.timezone ?? '+03:00';
@@ -160,42 +198,56 @@ export function buildNotificationPacket(
     oids.set(it.orderId, i);
   });
 
-  const e = escapeText;
-  const root = bundle.requestRoot;
-  let x = `<ns2:${root} xmlns="${bundle.common}" xmlns:ns2="${bundle.payments}" xmlns:ns3="${bundle.paymentsCommon}">`;
-  x += `<information-system-id>${p.informationSystemId}</information-system-id>`;
-  x += `<organization-id>${p.organizationId}</organization-id>`;
+  const C = bundle.common;
+  const P = bundle.payments;
+  const PC = bundle.paymentsCommon;
+  w.open(P, bundle.requestRoot);
+  w.leaf(C, 'information-system-id', p.informationSystemId);
+  w.leaf(C, 'organization-id', p.organizationId);
   for (const it of p.items) {
     const r = it.recipient;
-    x += `<ns2:notification-of-order-execution>`;
-    x += `<transport-id>${it.transportId}</transport-id>`;
-    x += `<ns2:recipient-info><ns2:inn>${r.inn}</ns2:inn>`;
-    if (r.kpp !== undefined) x += `<ns2:legal><ns2:kpp>${r.kpp}</ns2:kpp><ns2:name>${e(r.name)}</ns2:name></ns2:legal>`;
-    else x += `<ns2:entpr-fio>${e(r.name)}</ns2:entpr-fio>`;
-    x += `<ns2:payment-information>`;
-    x += `<ns3:recipient-inn>${r.inn}</ns3:recipient-inn>`;
-    if (r.kpp !== undefined) x += `<ns3:recipient-kpp>${r.kpp}</ns3:recipient-kpp>`;
-    x += `<ns3:bank-name>${e(r.bankName)}</ns3:bank-name>`;
-    x += `<ns3:payment-recipient>${e(r.name)}</ns3:payment-recipient>`;
-    x += `<ns3:bik>${r.bic}</ns3:bik>`;
-    x += `<ns3:operating-account-number>${e(r.account)}</ns3:operating-account-number>`;
-    if (r.corrAccount !== undefined) x += `<ns3:correspondent-bank-account>${e(r.corrAccount)}</ns3:correspondent-bank-account>`;
-    x += `</ns2:payment-information></ns2:recipient-info>`;
-    x += `<ns2:order-info>`;
-    x += `<ns2:order-id>${it.orderId}</ns2:order-id>`;
-    x += `<ns2:order-date>${it.orderDate}${tz}</ns2:order-date>`;
-    x += `<ns2:amount>${it.amountKop}</ns2:amount>`;
-    if (it.purpose !== undefined) x += `<ns2:payment-purpose>${e(it.purpose)}</ns2:payment-purpose>`;
-    if (it.paymentDocumentId !== undefined) x += `<ns2:payment-document-id>${e(it.paymentDocumentId)}</ns2:payment-document-id>`;
-    if (it.paymentDocumentNumber !== undefined) x += `<ns2:payment-document-number>${e(it.paymentDocumentNumber)}</ns2:payment-document-number>`;
-    if (it.period) x += `<ns2:year>${it.period.year}</ns2:year><ns2:month>${it.period.month}</ns2:month>`;
-    if (it.els !== undefined) x += `<ns2:unified-account-number>${e(it.els)}</ns2:unified-account-number>`;
-    if (it.serviceId !== undefined) x += `<ns2:service><ns2:service-id>${e(it.serviceId)}</ns2:service-id></ns2:service>`;
-    if (it.accountNumber !== undefined) x += `<ns2:account-number>${e(it.accountNumber)}</ns2:account-number>`;
-    x += `</ns2:order-info></ns2:notification-of-order-execution>`;
+    w.open(P, 'notification-of-order-execution');
+    w.leaf(C, 'transport-id', it.transportId);
+    w.open(P, 'recipient-info');
+    w.leaf(P, 'inn', r.inn);
+    if (r.kpp !== undefined) {
+      w.open(P, 'legal');
+      w.leaf(P, 'kpp', r.kpp);
+      w.leaf(P, 'name', r.name);
+      w.close();
+    } else w.leaf(P, 'entpr-fio', r.name);
+    w.open(P, 'payment-information');
+    w.leaf(PC, 'recipient-inn', r.inn);
+    if (r.kpp !== undefined) w.leaf(PC, 'recipient-kpp', r.kpp);
+    w.leaf(PC, 'bank-name', r.bankName);
+    w.leaf(PC, 'payment-recipient', r.name);
+    w.leaf(PC, 'bik', r.bic);
+    w.leaf(PC, 'operating-account-number', r.account);
+    if (r.corrAccount !== undefined) w.leaf(PC, 'correspondent-bank-account', r.corrAccount);
+    w.close(); // payment-information
+    w.close(); // recipient-info
+    w.open(P, 'order-info');
+    w.leaf(P, 'order-id', it.orderId);
+    w.leaf(P, 'order-date', `${it.orderDate}${tz}`);
+    w.leaf(P, 'amount', String(it.amountKop));
+    if (it.purpose !== undefined) w.leaf(P, 'payment-purpose', it.purpose);
+    if (it.paymentDocumentId !== undefined) w.leaf(P, 'payment-document-id', it.paymentDocumentId);
+    if (it.paymentDocumentNumber !== undefined) w.leaf(P, 'payment-document-number', it.paymentDocumentNumber);
+    if (it.period) {
+      w.leaf(P, 'year', String(it.period.year));
+      w.leaf(P, 'month', String(it.period.month));
+    }
+    if (it.els !== undefined) w.leaf(P, 'unified-account-number', it.els);
+    if (it.serviceId !== undefined) {
+      w.open(P, 'service');
+      w.leaf(P, 'service-id', it.serviceId);
+      w.close();
+    }
+    if (it.accountNumber !== undefined) w.leaf(P, 'account-number', it.accountNumber);
+    w.close(); // order-info
+    w.close(); // notification-of-order-execution
   }
-  x += `</ns2:${root}>`;
-  return x;
+  w.close();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,9 +298,8 @@ export interface ParsedNotificationPacket {
  * Parses a notification packet leniently: payments/payments-common/common namespaces of any version,
  * any prefixes; unknown elements ignored. order-date offsets are stripped (orderDate = YYYY-MM-DD).
  */
-export function parseNotificationPacket(xml: string): ParsedNotificationPacket {
-  const doc = parseXml(xml);
-  const root = doc.documentElement!;
+export function parseNotificationPacket(xml: string | Element): ParsedNotificationPacket {
+  const root = typeof xml === 'string' ? parseXml(xml).documentElement! : xml;
   if (root.localName !== 'ImportNotificationsOfOrderExecutionRequest' || !isGisNs(root.namespaceURI, 'payments')) {
     throw new Error(`not a notification packet: {${root.namespaceURI}}${root.localName}`);
   }

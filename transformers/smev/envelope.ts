@@ -20,6 +20,7 @@ import {
   XmlParseError,
 } from './xml.ts';
 import { parseSmevCode, type SmevFault } from './faults.ts';
+import { SmevCanonicalWriter, type XmlSink } from './canonical.ts';
 
 export type SmevVersion = '1.1' | '1.2' | '1.3';
 export const SMEV_VERSIONS: readonly SmevVersion[] = ['1.1', '1.2', '1.3'];
@@ -173,6 +174,46 @@ export function buildSendRequest(p: SendRequestParams): BuiltRequest {
   x += CALLER_SIG;
   x += `</ns2:SendRequestRequest>`;
   return { xml: soapEnvelope(x), signedId: id, containerLocalName: 'CallerInformationSystemSignature' };
+}
+
+/** A SendRequest whose signed element was written in SMEV-canonical form (see buildSendRequestCanonical). */
+export interface BuiltCanonicalRequest extends BuiltRequest {
+  /** SenderProvidedRequestData exactly as it stands in `xml`: also its SMEV transform output, i.e. what is hashed */
+  transformed: string;
+  /** the business element as it stands in `xml` (standalone: it declares every namespace it uses) */
+  content: string;
+}
+
+/**
+ * SendRequest whose SenderProvidedRequestData is written by `writeContent` through a SmevCanonicalWriter, so that
+ * the element's text is its own SMEV transform output: signing hashes it as it is, without parsing it again.
+ * Same elements, order and checks as buildSendRequest; the content must use its own namespaces (not SMEV's).
+ */
+export function buildSendRequestCanonical(p: Omit<SendRequestParams, 'content'> & { writeContent: (w: XmlSink) => void }): BuiltCanonicalRequest {
+  const id = checkId(p.id ?? 'SIGNED_BY_CONSUMER');
+  const ns = smevNamespaces(p.version);
+  const w = new SmevCanonicalWriter();
+  w.open(ns.types, 'SenderProvidedRequestData', { Id: id });
+  w.leaf(ns.types, 'MessageID', checkUuid(p.messageId, 'messageId'));
+  if (p.referenceMessageId) w.leaf(ns.types, 'ReferenceMessageID', checkUuid(p.referenceMessageId, 'referenceMessageId'));
+  if (p.transactionCode) w.leaf(ns.types, 'TransactionCode', p.transactionCode);
+  if (p.nodeId) w.leaf(ns.types, 'NodeID', p.nodeId);
+  if (p.eol) w.leaf(ns.types, 'EOL', dt(p.eol));
+  w.open(ns.basic, 'MessagePrimaryContent');
+  const from = w.position;
+  p.writeContent(w);
+  const to = w.position;
+  w.close();
+  if (p.testMessage) {
+    w.open(ns.types, 'TestMessage');
+    w.close();
+  }
+  w.close();
+  const transformed = w.toString();
+  const content = transformed.slice(from, to);
+  if (!content.startsWith('<') || content.startsWith('</')) throw new SmevEnvelopeError('content must be one XML element');
+  const x = `<ns2:SendRequestRequest${rootDecls(p.version)}>${transformed}${CALLER_SIG}</ns2:SendRequestRequest>`;
+  return { xml: soapEnvelope(x), signedId: id, containerLocalName: 'CallerInformationSystemSignature', transformed, content };
 }
 
 export interface GetResponseRequestParams {
@@ -516,6 +557,8 @@ export interface ParsedSmevRequest {
   /** Exact substring of the business element inside MessagePrimaryContent. */
   content?: string;
   contentRoot?: { ns: string; local: string };
+  /** the business element itself (in the parsed document), for a reader that need not parse `content` again */
+  contentElement?: Element;
   timestamp?: string;
   namespaceUri?: string;
   rootElementLocalName?: string;
@@ -534,7 +577,7 @@ export interface ParsedSmevRequest {
   hasSignatureContainer: boolean;
 }
 
-function contentOf(xml: string, parent: Element, basic: string): { content?: string; contentRoot?: { ns: string; local: string } } {
+function contentOf(xml: string, parent: Element, basic: string): Pick<ParsedSmevRequest, 'content' | 'contentRoot' | 'contentElement'> {
   const mpc = child(parent, basic, 'MessagePrimaryContent');
   if (!mpc) return {};
   const biz = childElements(mpc)[0];
@@ -542,12 +585,15 @@ function contentOf(xml: string, parent: Element, basic: string): { content?: str
   return {
     content: outerXmlSubstring(xml, biz),
     contentRoot: { ns: biz.namespaceURI ?? '', local: biz.localName ?? '' },
+    contentElement: biz,
   };
 }
 
-/** Parses a client request (whole envelope or bare element) — used by the simulator. */
-export function parseSmevRequest(xml: string): ParsedSmevRequest {
-  const doc = parseXml(xml);
+/**
+ * Parses a client request (whole envelope or bare element) — used by the simulator. `doc`: the same text already
+ * parsed (parseXml), so that the signature check reads the same tree.
+ */
+export function parseSmevRequest(xml: string, doc: Document = parseXml(xml)): ParsedSmevRequest {
   const el = bodyElement(doc);
   const info = smevNamespaceInfo(el.namespaceURI);
   if (!info || info.kind !== 'types') throw new SmevEnvelopeError(`not a SMEV request element: {${el.namespaceURI}}${el.localName}`);

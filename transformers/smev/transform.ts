@@ -8,7 +8,7 @@
  * processing instructions split text blocks, CDATA is plain text, ancestor/unused namespace
  * declarations are irrelevant because every declaration is regenerated.
  */
-import { DOMParser } from '@xmldom/xmldom';
+import { LiteParseError, parseLite } from './litedom.ts';
 
 export const SMEV_TRANSFORM_URI = 'urn://smev-gov-ru/xmldsig/transform';
 
@@ -312,40 +312,18 @@ export function assertNoDoctype(xml: string): void {
   }
 }
 
-/** Parse an XML document with xmldom, refusing DOCTYPEs and failing on any parse error. */
+/**
+ * Parse an XML document (LiteDOM over saxes, transformers/smev/litedom.ts), refusing DOCTYPEs and failing on any
+ * well-formedness or namespace error.
+ */
 export function parseXmlStrict(xml: string): Document {
   assertNoDoctype(xml);
-  const errors: string[] = [];
-  const parser = new DOMParser({
-    locator: {},
-    errorHandler: {
-      // xmldom 0.8 reports some well-formedness violations (e.g. unclosed elements) only as warnings
-      warning: (msg: string) => {
-        errors.push(String(msg));
-      },
-      error: (msg: string) => {
-        errors.push(String(msg));
-      },
-      fatalError: (msg: string) => {
-        errors.push(String(msg));
-      },
-    },
-  });
-  let doc: Document;
   try {
-    doc = parser.parseFromString(xml, 'text/xml') as unknown as Document;
+    return parseLite(xml);
   } catch (e) {
+    if (e instanceof LiteParseError && /^DOCTYPE/.test(e.message)) throw new SmevTransformError(e.message);
     throw new SmevTransformError(`XML parse error: ${(e as Error).message}`);
   }
-  if (errors.length > 0) throw new SmevTransformError(`XML parse error: ${errors[0]}`);
-  if (!doc || !doc.documentElement) throw new SmevTransformError('XML parse error: no document element');
-  for (let n = doc.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType === 10) throw new SmevTransformError('DOCTYPE declarations are not allowed');
-    if ((n.nodeType === TEXT_NODE || n.nodeType === CDATA_SECTION_NODE) && /\S/.test((n as CharacterData).data)) {
-      throw new SmevTransformError('XML parse error: text outside the document element');
-    }
-  }
-  return doc;
 }
 
 const ID_ATTRS = ['Id', 'ID', 'id'];

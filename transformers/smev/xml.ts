@@ -1,9 +1,8 @@
 /**
  * Small XML helpers shared by the SMEV and ГИС transformers. Pure (no I/O).
- * Parsing uses @xmldom/xmldom and REFUSES any DOCTYPE (no entity expansion, no external resources).
+ * Parsing (LiteDOM over saxes, litedom.ts) REFUSES any DOCTYPE (no entity expansion, no external resources).
  */
-import { DOMParser } from '@xmldom/xmldom';
-import { SaxesParser } from 'saxes';
+import { parseLite, elementRange } from './litedom.ts';
 
 export class XmlParseError extends Error {
   override name = 'XmlParseError';
@@ -48,59 +47,17 @@ export function escapeAttr(s: string): string {
 const DOCTYPE_RE = /<!DOCTYPE/i;
 
 /**
- * Strict, namespace-aware well-formedness check (saxes): mismatched tags, unbound prefixes,
- * undefined entities, several roots, text outside the root. Throws XmlParseError.
- */
-export function checkWellFormed(xml: string): void {
-  const p = new SaxesParser({ xmlns: true });
-  let first: string | undefined;
-  p.on('error', (e: Error) => {
-    if (!first) first = e.message;
-  });
-  p.on('doctype', () => {
-    if (!first) first = 'DOCTYPE is not allowed';
-  });
-  try {
-    p.write(xml).close();
-  } catch (e) {
-    first ??= (e as Error).message;
-  }
-  if (first) throw new XmlParseError(`malformed XML: ${first}`);
-}
-
-/**
- * Parses an XML string into a DOM Document. Throws XmlParseError on a DOCTYPE, on any
- * well-formedness error, or when there is no document element.
+ * Parses an XML string into a (LiteDOM) Document: one saxes pass. Throws XmlParseError on a DOCTYPE, on any
+ * well-formedness or namespace error (mismatched tags, unbound prefixes, undefined entities, several roots,
+ * text outside the root), or when there is no document element.
  */
 export function parseXml(xml: string): Document {
   if (DOCTYPE_RE.test(xml)) throw new XmlParseError('DOCTYPE is not allowed');
-  checkWellFormed(xml);
-  const problems: string[] = [];
-  const parser = new DOMParser({
-    locator: {},
-    errorHandler: {
-      warning: () => {},
-      error: (m: string) => {
-        problems.push(m);
-      },
-      fatalError: (m: string) => {
-        problems.push(m);
-      },
-    },
-  });
-  let doc: Document;
   try {
-    doc = parser.parseFromString(xml, 'text/xml') as unknown as Document;
+    return parseLite(xml);
   } catch (e) {
     throw new XmlParseError(`malformed XML: ${(e as Error).message}`);
   }
-  if (problems.length) throw new XmlParseError(`malformed XML: ${problems[0]}`);
-  if (!doc || !doc.documentElement) throw new XmlParseError('malformed XML: no root element');
-  // belt and braces: DOCTYPE nodes must not survive
-  for (let n = doc.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType === 10) throw new XmlParseError('DOCTYPE is not allowed');
-  }
-  return doc;
 }
 
 export const ELEMENT_NODE = 1;
@@ -177,81 +134,10 @@ export function el(tag: string, value: string | number | boolean): string {
 }
 
 /**
- * Returns the exact source substring of an element given its 1-based start line/column from the
- * xmldom locator — fallback-free helper used by `outerXmlSubstring`.
- */
-function offsetOf(xml: string, line: number, col: number): number {
-  let off = 0;
-  for (let l = 1; l < line; l++) {
-    const nl = xml.indexOf('\n', off);
-    if (nl < 0) return -1;
-    off = nl + 1;
-  }
-  return off + col - 1;
-}
-
-/**
- * The exact substring of `xml` that is the element `e` (start tag … end tag), using the xmldom locator
- * positions (parse with parseXml, which enables the locator). Returns undefined if positions are unknown.
+ * The exact substring of `xml` that is the element `e` (start tag … end tag), from the source offsets that
+ * parseXml (LiteDOM) records. Returns undefined for an element of another DOM.
  */
 export function outerXmlSubstring(xml: string, e: Element): string | undefined {
-  const ln = (e as unknown as { lineNumber?: number }).lineNumber;
-  const cn = (e as unknown as { columnNumber?: number }).columnNumber;
-  if (!ln || !cn) return undefined;
-  let start = offsetOf(xml, ln, cn);
-  if (start < 0) return undefined;
-  // xmldom reports the column of '<' (1-based); be tolerant of an off-by-one
-  if (xml[start] !== '<') {
-    if (xml[start - 1] === '<') start -= 1;
-    else return undefined;
-  }
-  const end = findElementEnd(xml, start);
-  return end < 0 ? undefined : xml.slice(start, end);
-}
-
-/** Given the offset of an element's '<', returns the offset just after its matching end. */
-export function findElementEnd(xml: string, start: number): number {
-  let depth = 0;
-  let i = start;
-  const n = xml.length;
-  while (i < n) {
-    const lt = xml.indexOf('<', i);
-    if (lt < 0) return -1;
-    if (xml.startsWith('<!--', lt)) {
-      const e = xml.indexOf('-->', lt + 4);
-      if (e < 0) return -1;
-      i = e + 3;
-      continue;
-    }
-    if (xml.startsWith('<![CDATA[', lt)) {
-      const e = xml.indexOf(']]>', lt + 9);
-      if (e < 0) return -1;
-      i = e + 3;
-      continue;
-    }
-    if (xml.startsWith('<?', lt)) {
-      const e = xml.indexOf('?>', lt + 2);
-      if (e < 0) return -1;
-      i = e + 2;
-      continue;
-    }
-    // find end of tag, honouring quoted attribute values
-    let j = lt + 1;
-    let quote = '';
-    for (; j < n; j++) {
-      const c = xml[j];
-      if (quote) {
-        if (c === quote) quote = '';
-      } else if (c === '"' || c === "'") quote = c;
-      else if (c === '>') break;
-    }
-    if (j >= n) return -1;
-    const closing = xml[lt + 1] === '/';
-    const selfClosing = xml[j - 1] === '/';
-    if (closing) depth--;
-    else if (!selfClosing) depth++;
-    i = j + 1;
-    if (depth === 0) return i;
-  }
-  return -1;
+  const r = elementRange(e);
+  return r ? xml.slice(r.start, r.end) : undefined;
 }
