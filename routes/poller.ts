@@ -172,7 +172,7 @@ export class Poller {
         await setOutcome('response without content');
         return;
       }
-      const result = parseImportResult(r.content);
+      const result = parseImportResult(r.contentElement ?? r.content);
       if ('packetError' in result && REBUILD_CODES.has(result.packetError.code)) {
         const e = result.packetError;
         const fresh = uuidv1();

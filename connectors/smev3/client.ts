@@ -7,6 +7,7 @@ import {
   type BuiltCanonicalRequest,
 } from '../../transformers/smev/envelope.ts';
 import type { XmlSink } from '../../transformers/smev/canonical.ts';
+import { parseXml } from '../../transformers/smev/xml.ts';
 import type { SmevFault } from '../../transformers/smev/faults.ts';
 
 export type SmevVersion = '1.1' | '1.2' | '1.3';
@@ -100,7 +101,9 @@ export class SmevClient {
       if (!responseXml.includes('Envelope')) {
         result = { kind: 'transport', error: `HTTP ${res.status} without a SOAP envelope`, httpStatus, requestXml, responseXml };
       } else {
-        const parsed = parseSmevResponse(responseXml);
+        // parsed once: the reader and the signature check read the same tree
+        const doc = parseXml(responseXml);
+        const parsed = parseSmevResponse(responseXml, doc);
         if (parsed.kind === 'fault') {
           result = { kind: 'fault', fault: parsed.fault, requestXml, responseXml };
         } else if (res.status >= 500) {
@@ -108,7 +111,7 @@ export class SmevClient {
         } else {
           const needsCheck = opts.verify && !((parsed.kind === 'GetResponseResponse' || parsed.kind === 'GetStatusResponse') && parsed.empty);
           const v = needsCheck
-            ? verifyXml(responseXml, { containerLocalName: opts.verify!.container, targetLocalName: opts.verify!.target, trusted: this.o.trusted, provider: this.o.provider })
+            ? verifyXml(doc, { containerLocalName: opts.verify!.container, targetLocalName: opts.verify!.target, trusted: this.o.trusted, provider: this.o.provider })
             : { ok: true as const };
           if (!v.ok) {
             this.untrusted++;

@@ -65,9 +65,9 @@ function parseError(e: Element): { code: string; description: string } {
 }
 
 /** Parses an import result; throws ImportResultError if neither results nor a packet error is found. */
-export function parseImportResult(xml: string): ImportResult {
-  const doc = parseXml(xml);
-  let root: Element = doc.documentElement!;
+/** `xml`: the result's text, or its element already parsed (e.g. contentElement of a GetResponse). */
+export function parseImportResult(xml: string | Element): ImportResult {
+  let root: Element = typeof xml === 'string' ? parseXml(xml).documentElement! : xml;
   // tolerate a wrapper (e.g. an extra element around the result) by searching one level down
   const hasDirect = childElements(root).some((c) => C(c.namespaceURI) && (c.localName === 'result' || c.localName === 'error'));
   if (!hasDirect) {

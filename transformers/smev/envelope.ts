@@ -692,6 +692,8 @@ export type ParsedSmevResponse =
       originalTransactionCode?: string;
       content?: string;
       contentRoot?: { ns: string; local: string };
+      /** the business element in the parsed response (read it without parsing `content` again) */
+      contentElement?: Element;
       asyncStatus?: AsyncStatus;
       rejections?: { code: string; description: string }[];
       requestStatus?: { code: number; description: string };
@@ -774,8 +776,8 @@ function parseFault(faultEl: Element): { version?: SmevVersion; fault: SmevFault
 }
 
 /** Parses a SMEV response (whole envelope, or bare element) for the client. */
-export function parseSmevResponse(xml: string): ParsedSmevResponse {
-  const doc = parseXml(xml);
+/** `doc`: the same text already parsed (parseXml), so that the signature check reads the same tree. */
+export function parseSmevResponse(xml: string, doc: Document = parseXml(xml)): ParsedSmevResponse {
   const root = doc.documentElement!;
   let el: Element | undefined;
   if (root.namespaceURI === SOAP_NS && root.localName === 'Envelope') {

@@ -181,35 +181,29 @@ function compareAttrs(a: AttrInfo, b: AttrInfo): number {
 }
 
 class Transformer {
-  private readonly stack: Binding[][] = [];
+  /** bindings made by the open elements, innermost last (an element's own are popped with it) */
+  private readonly bound: Binding[] = [];
   private counter = 1;
-  private out: string[] = [];
+  private out = '';
 
   constructor(private readonly opts: SmevTransformOptions) {}
 
   run(el: Element): string {
     this.element(el);
-    return this.out.join('');
+    return this.out;
   }
 
-  private lookup(uri: string): string | undefined {
-    for (let i = this.stack.length - 1; i >= 0; i--) {
-      for (const b of this.stack[i]!) if (b.uri === uri) return b.prefix;
-    }
-    return undefined;
-  }
-
-  private bind(uri: string, level: Binding[]): string {
-    const existing = this.lookup(uri);
-    if (existing !== undefined) return existing;
+  /** the prefix bound to `uri` in scope, or a new one (its declaration is added to `decls`) */
+  private bind(uri: string, decls: { s: string }): string {
+    for (let i = this.bound.length - 1; i >= 0; i--) if (this.bound[i]!.uri === uri) return this.bound[i]!.prefix;
     const prefix = `ns${this.counter++}`;
-    level.push({ prefix, uri });
+    this.bound.push({ prefix, uri });
+    decls.s += ` xmlns:${prefix}="${escapeAttr(uri)}"`;
     return prefix;
   }
 
   private element(el: Element): void {
-    const level: Binding[] = [];
-    this.stack.push(level);
+    const mark = this.bound.length;
     const uri = el.namespaceURI ?? '';
     const local = el.localName ?? el.nodeName;
     if (uri === '') {
@@ -217,66 +211,58 @@ class Transformer {
         `unsupported input: element ${describe(el)} is in no namespace (the SMEV transform requires every element to be namespace-qualified)`,
       );
     }
-    const prefix = this.bind(uri, level);
+    const decls = { s: '' };
+    const prefix = this.bind(uri, decls);
 
-    const attrs: AttrInfo[] = [];
+    let attrText = '';
     const nodeAttrs = el.attributes;
-    for (let i = 0; i < nodeAttrs.length; i++) {
-      const a = nodeAttrs.item(i)!;
-      const aUri = a.namespaceURI ?? '';
-      if (aUri === XMLNS_NS || a.name === 'xmlns' || a.name.startsWith('xmlns:')) continue;
-      if (aUri === XML_NS || a.name.startsWith('xml:')) {
-        throw new SmevTransformError(
-          `unsupported input: attribute ${a.name} on element ${describe(el)} is in the XML namespace (xml:* attributes cannot be re-prefixed by the SMEV transform)`,
-        );
+    if (nodeAttrs.length) {
+      let attrs: AttrInfo[] | undefined;
+      for (let i = 0; i < nodeAttrs.length; i++) {
+        const a = nodeAttrs.item(i)!;
+        const aUri = a.namespaceURI ?? '';
+        if (aUri === XMLNS_NS || a.name === 'xmlns' || a.name.startsWith('xmlns:')) continue;
+        if (aUri === XML_NS || a.name.startsWith('xml:')) {
+          throw new SmevTransformError(
+            `unsupported input: attribute ${a.name} on element ${describe(el)} is in the XML namespace (xml:* attributes cannot be re-prefixed by the SMEV transform)`,
+          );
+        }
+        (attrs ??= []).push({ uri: aUri, local: a.localName ?? a.name, value: a.value });
       }
-      attrs.push({ uri: aUri, local: a.localName ?? a.name, value: a.value });
-    }
-    attrs.sort(compareAttrs);
-    const attrParts: string[] = [];
-    for (const a of attrs) {
-      if (a.uri !== '') {
-        const p = this.bind(a.uri, level);
-        attrParts.push(` ${p}:${a.local}="${escapeAttr(a.value)}"`);
-      } else {
-        attrParts.push(` ${a.local}="${escapeAttr(a.value)}"`);
+      if (attrs) {
+        if (attrs.length > 1) attrs.sort(compareAttrs);
+        for (const a of attrs) {
+          attrText += a.uri !== '' ? ` ${this.bind(a.uri, decls)}:${a.local}="${escapeAttr(a.value)}"` : ` ${a.local}="${escapeAttr(a.value)}"`;
+        }
       }
     }
-    let tag = `<${prefix}:${local}`;
-    for (const b of level) tag += ` xmlns:${b.prefix}="${escapeAttr(b.uri)}"`;
-    this.out.push(tag, ...attrParts, '>');
+    const qname = `${prefix}:${local}`;
+    this.out += `<${qname}${decls.s}${attrText}>`;
 
+    // text between markup is one block: adjacent text / CDATA (and comments unless commentsSplitText) merge
     let buf = '';
-    const flush = (): void => {
-      if (buf !== '' && !isBlank(buf)) this.out.push(escapeText(buf));
-      buf = '';
-    };
+    const exclude = this.opts.exclude;
     for (let n = el.firstChild; n; n = n.nextSibling) {
-      if (this.opts.exclude && n === this.opts.exclude) continue;
-      switch (n.nodeType) {
-        case TEXT_NODE:
-        case CDATA_SECTION_NODE:
-          buf += (n as CharacterData).data;
-          break;
-        case COMMENT_NODE:
-          if (this.opts.commentsSplitText) flush();
-          break;
-        case PROCESSING_INSTRUCTION_NODE:
-          flush();
-          break;
-        case ELEMENT_NODE:
-          flush();
-          this.element(n as Element);
-          break;
-        case ENTITY_REFERENCE_NODE:
-          throw new SmevTransformError(`unsupported input: unexpanded entity reference &${n.nodeName}; inside ${describe(el)}`);
-        default:
-          break;
+      const type = n.nodeType;
+      if (type === TEXT_NODE || type === CDATA_SECTION_NODE) {
+        buf += (n as CharacterData).data;
+        continue;
+      }
+      if (exclude && n === exclude) continue;
+      if (type === COMMENT_NODE && !this.opts.commentsSplitText) continue;
+      if (type === ELEMENT_NODE || type === PROCESSING_INSTRUCTION_NODE || type === COMMENT_NODE) {
+        if (buf !== '') {
+          if (!isBlank(buf)) this.out += escapeText(buf);
+          buf = '';
+        }
+        if (type === ELEMENT_NODE) this.element(n as Element);
+      } else if (type === ENTITY_REFERENCE_NODE) {
+        throw new SmevTransformError(`unsupported input: unexpanded entity reference &${n.nodeName}; inside ${describe(el)}`);
       }
     }
-    flush();
-    this.out.push(`</${prefix}:${local}>`);
-    this.stack.pop();
+    if (buf !== '' && !isBlank(buf)) this.out += escapeText(buf);
+    this.out += `</${qname}>`;
+    this.bound.length = mark;
   }
 }
 
