@@ -76,3 +76,18 @@ test.serial('start-up sweep announces every BUILT packet at once; the periodic s
   t.true(announced.includes(pk!.id), 'announced at start-up');
   await h.bus.store.query(`UPDATE packets SET status = 'PARKED' WHERE id = $1`, [pk!.id]);
 });
+
+// broker.publish added a 'return' listener per publish: more than 10 publishes at once (sender, batcher, replay)
+// printed MaxListenersExceededWarning; a returned message is now matched through one listener per channel.
+// (An unroutable publish is retried for about 80 s before it fails, too long for this suite.)
+test.serial('many publishes at once add no listener per publish', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  t.teardown(() => { process.off('warning', onWarning); });
+  const b = h.bus.broker;
+  const unrouted = b.topology.queues.find((q) => q.role === 'unrouted')!.name;
+  await Promise.all(Array.from({ length: 40 }, (_, i) => b.publish('', unrouted, { probe: i }, { messageId: `probe-${i}` })));
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+});

@@ -44,6 +44,11 @@ interface ConsumerReg {
 export class Broker {
   private conn?: ChannelModel;
   private pub?: ConfirmChannel;
+  /**
+   * Returned (unroutable, mandatory) messages by channel and messageId: the broker sends basic.return before the
+   * confirm, so the publish callback finds its message here (one listener per channel, not one per publish).
+   */
+  private returned = new WeakMap<ConfirmChannel, Set<string | undefined>>();
   private consumers: ConsumerReg[] = [];
   private closing = false;
   private connecting?: Promise<void>;
@@ -103,7 +108,12 @@ export class Broker {
   private async openPublisher(conn: ChannelModel): Promise<ConfirmChannel> {
     const pub = await conn.createConfirmChannel();
     pub.on('error', (e) => this.log.warn('publish channel error', { err: e }));
-    pub.on('return', (m) => this.log.error('message returned as unroutable', { exchange: m.fields.exchange, key: m.fields.routingKey }));
+    const returned = new Set<string | undefined>();
+    this.returned.set(pub, returned);
+    pub.on('return', (m) => {
+      returned.add(m.properties.messageId);
+      this.log.error('message returned as unroutable', { exchange: m.fields.exchange, key: m.fields.routingKey });
+    });
     pub.on('close', () => {
       if (this.pub !== pub) return;
       this.pub = undefined;
@@ -146,9 +156,7 @@ export class Broker {
       }
       try {
         await new Promise<void>((resolve, reject) => {
-          let returned = false;
-          const onReturn = (m: ConsumeMessage) => { if (m.properties.messageId === opts.messageId) returned = true; };
-          ch.on('return', onReturn);
+          const returned = this.returned.get(ch);
           ch.publish(exchange, key, Buffer.from(JSON.stringify(body)), {
             persistent: true,
             mandatory: true,
@@ -158,9 +166,8 @@ export class Broker {
             headers: opts.headers,
             timestamp: Math.floor(Date.now() / 1000),
           }, (err) => {
-            ch.off('return', onReturn);
             if (err) reject(err instanceof Error ? err : new Error(String(err)));
-            else if (returned) reject(new Error(`unroutable: ${exchange}/${key}`));
+            else if (returned?.delete(opts.messageId)) reject(new Error(`unroutable: ${exchange}/${key}`));
             else resolve();
           });
         });
