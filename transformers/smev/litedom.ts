@@ -14,6 +14,7 @@
  * nodes of type 4; `textContent` skips comments and processing instructions.
  */
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
+import { FastXmlError, parseFastXml, type FastAttr, type FastXmlHandler } from './fastxml.ts';
 
 export const ELEMENT_NODE = 1;
 export const ATTRIBUTE_NODE = 2;
@@ -205,16 +206,71 @@ export class LDocument extends LParent {
   }
 }
 
+/** Builds a LiteDOM document from parser events. */
+class Builder implements FastXmlHandler {
+  readonly doc = new LDocument();
+  private current: LParent = this.doc;
+
+  open(name: string, uri: string | null, local: string, prefix: string | null, attrs: FastAttr[], start: number): void {
+    const list = attrs.map((a) => new LAttr(a.name, a.prefix, a.local, a.uri, a.value));
+    const el = new LElement(name, prefix, local, uri, list, start);
+    el.ownerDocument = this.doc;
+    this.current.appendChild(el);
+    if (this.current === this.doc) this.doc.documentElement = el;
+    this.current = el;
+  }
+
+  close(end: number): void {
+    (this.current as LElement).endOffset = end;
+    this.current = this.current.parentNode ?? this.doc;
+  }
+
+  private leaf(n: LNode): void {
+    n.ownerDocument = this.doc;
+    this.current.appendChild(n);
+  }
+
+  text(t: string): void {
+    // whitespace between top-level nodes is not part of the document
+    if (this.current !== this.doc) this.leaf(new LCharacterData(TEXT_NODE, t));
+  }
+
+  cdata(t: string): void {
+    this.leaf(new LCharacterData(CDATA_SECTION_NODE, t));
+  }
+
+  comment(t: string): void {
+    this.leaf(new LCharacterData(COMMENT_NODE, t));
+  }
+
+  pi(target: string, data: string): void {
+    this.leaf(new LProcessingInstruction(target, data));
+  }
+}
+
 /**
- * Parses `xml` (one string) into a LiteDOM document. Throws LiteParseError on a DOCTYPE, any well-formedness or
- * namespace error, an undefined entity, or a missing root element. The result is typed as a DOM Document for
- * the callers, which use only the subset above.
+ * Parses `xml` (one string) into a LiteDOM document with the fast strict parser (fastxml.ts). Throws LiteParseError
+ * on a DOCTYPE, any well-formedness or namespace error, an undefined entity, or a missing root element. The result
+ * is typed as a DOM Document for the callers, which use only the subset above.
  */
 export function parseLite(xml: string): Document {
-  const doc = new LDocument();
+  const b = new Builder();
+  try {
+    parseFastXml(xml, b);
+  } catch (e) {
+    if (e instanceof FastXmlError) {
+      throw new LiteParseError(/^\d+:\d+: DOCTYPE/.test(e.message) ? e.message.replace(/^\d+:\d+: /, '') : e.message, e.line, e.column);
+    }
+    throw e;
+  }
+  return b.doc as unknown as Document;
+}
+
+/** The same document built from saxes events: the reference the fast parser is tested against (test/fastxml.test.ts). */
+export function parseLiteSaxes(xml: string): Document {
+  const b = new Builder();
   const parser = new SaxesParser({ xmlns: true, position: true });
   let error: LiteParseError | undefined;
-  let current: LParent = doc;
   let tagStart = 0;
   const fail = (message: string): void => {
     error ??= new LiteParseError(message, parser.line, parser.column);
@@ -226,40 +282,26 @@ export function parseLite(xml: string): Document {
     tagStart = xml.lastIndexOf('<', parser.position - 1);
   });
   parser.on('opentag', (tag: SaxesTagNS) => {
-    const attrs: LAttr[] = [];
+    const attrs: FastAttr[] = [];
     for (const name in tag.attributes) {
       const a = tag.attributes[name] as SaxesAttributeNS;
-      attrs.push(new LAttr(a.name, a.prefix || null, a.local || a.name, a.uri || null, a.value));
+      attrs.push({ name: a.name, prefix: a.prefix || null, local: a.local || a.name, uri: a.uri || null, value: a.value });
     }
-    const el = new LElement(tag.name, tag.prefix || null, tag.local, tag.uri || null, attrs, tagStart);
-    el.ownerDocument = doc;
-    current.appendChild(el);
-    if (current === doc) doc.documentElement = el;
-    current = el;
+    b.open(tag.name, tag.uri || null, tag.local, tag.prefix || null, attrs, tagStart);
   });
-  parser.on('closetag', () => {
-    (current as LElement).endOffset = parser.position;
-    current = current.parentNode ?? doc;
-  });
-  const leaf = (n: LNode): void => {
-    n.ownerDocument = doc;
-    current.appendChild(n);
-  };
-  parser.on('text', (t) => {
-    // saxes reports whitespace between top-level nodes too; a document has no text nodes
-    if (current !== doc) leaf(new LCharacterData(TEXT_NODE, t));
-  });
-  parser.on('cdata', (t) => leaf(new LCharacterData(CDATA_SECTION_NODE, t)));
-  parser.on('comment', (t) => leaf(new LCharacterData(COMMENT_NODE, t)));
-  parser.on('processinginstruction', (pi) => leaf(new LProcessingInstruction(pi.target, pi.body)));
+  parser.on('closetag', () => b.close(parser.position));
+  parser.on('text', (t) => b.text(t));
+  parser.on('cdata', (t) => b.cdata(t));
+  parser.on('comment', (t) => b.comment(t));
+  parser.on('processinginstruction', (pi) => b.pi(pi.target, pi.body));
   try {
     parser.write(xml).close();
   } catch (e) {
     fail((e as Error).message);
   }
   if (error) throw error;
-  if (!doc.documentElement) throw new LiteParseError('no document element');
-  return doc as unknown as Document;
+  if (!b.doc.documentElement) throw new LiteParseError('no document element');
+  return b.doc as unknown as Document;
 }
 
 /** Source offsets [start, end) of an element of a LiteDOM document (undefined for other DOMs). */
