@@ -102,7 +102,7 @@ function ed101(i: number, reportable: boolean): string {
 }
 
 /** One PacketEPD of `count` ED101 (every 20th skipped), windows-1251. Returns the bytes and the sum. */
-function ufebsPacket(count: number, start: number): { bytes: Buffer; reportable: number } {
+export function ufebsPacket(count: number, start: number): { bytes: Buffer; reportable: number } {
   const parts: string[] = [];
   let sum = 0;
   let reportable = 0;
@@ -119,7 +119,7 @@ function ufebsPacket(count: number, start: number): { bytes: Buffer; reportable:
 
 let opNo = 1;
 /** A layout A registry of `count` rows, all to the registry payee (reportable), windows-1251. */
-function csvRegistry(count: number, reestr: number): Buffer {
+export function csvRegistry(count: number, reestr: number): Buffer {
   const lines = [`HEADER;REESTR:${String(reestr).padStart(4, '0')};DATE:05/11/2025;PAYEE_INN:${PAYEE.inn};PAYEE_KPP:${PAYEE.kpp};PAYEE_BIC:${PAYEE.bic};PAYEE_ACC:${PAYEE.account}`];
   let kop = 0;
   let fee = 0;

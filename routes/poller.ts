@@ -227,30 +227,37 @@ export class Poller {
     all: { code: string; text: string } | undefined,
     tx: Parameters<Store['query']>[2],
   ): Promise<{ accepted: number; rejected: number }[]> {
-    const rows = results.map((x) => ({
-      transport_id: x.transportId.toLowerCase(),
-      gis_id: x.success?.id ?? null,
-      code: x.success ? null : x.errors?.map((e) => e.code).join(',') ?? 'NO_RESULT',
-      text: x.success ? null : x.errors?.map((e) => e.description).join('; ') ?? null,
-    }));
+    // results keyed by transport-id (lower case, as uuid::text prints it; the first of duplicates counts): the
+    // UPDATE looks each payment's result up in this object, so its plan is one scan of the packet's payments
+    // whatever the planner estimates (a join against json_to_recordset could turn into a 500 × 500 nested loop)
+    const byTransportId: Record<string, { gis_id: string | null; code: string | null; text: string | null }> = {};
+    for (const x of results) {
+      const key = x.transportId.toLowerCase();
+      if (Object.hasOwn(byTransportId, key)) continue;
+      byTransportId[key] = {
+        gis_id: x.success?.id ?? null,
+        code: x.success ? null : x.errors?.map((e) => e.code).join(',') ?? 'NO_RESULT',
+        text: x.success ? null : x.errors?.map((e) => e.description).join('; ') ?? null,
+      };
+    }
     return this.d.store.query<{ accepted: number; rejected: number }>(
-      `WITH r AS (SELECT * FROM json_to_recordset($2::json) AS x(transport_id text, gis_id text, code text, text text)),
-       u AS (
+      `WITH u AS (
          UPDATE payments p SET
-           status = CASE WHEN $3::text IS NULL AND r.gis_id IS NOT NULL THEN 'ACCEPTED' ELSE 'REJECTED' END,
-           gis_id = CASE WHEN $3::text IS NULL THEN r.gis_id END,
-           error_code = CASE WHEN $3::text IS NOT NULL THEN $3 WHEN r.transport_id IS NULL THEN 'MISSING_RESULT' ELSE r.code END,
-           error_text = CASE WHEN $3::text IS NOT NULL THEN $4 WHEN r.transport_id IS NULL THEN 'ГИС returned no result for this transport-id' ELSE r.text END,
+           status = CASE WHEN $3::text IS NULL AND $2::jsonb -> p.transport_id::text ->> 'gis_id' IS NOT NULL THEN 'ACCEPTED' ELSE 'REJECTED' END,
+           gis_id = CASE WHEN $3::text IS NULL THEN $2::jsonb -> p.transport_id::text ->> 'gis_id' END,
+           error_code = CASE WHEN $3::text IS NOT NULL THEN $3 WHEN NOT coalesce($2::jsonb ? p.transport_id::text, false) THEN 'MISSING_RESULT'
+                             ELSE $2::jsonb -> p.transport_id::text ->> 'code' END,
+           error_text = CASE WHEN $3::text IS NOT NULL THEN $4 WHEN NOT coalesce($2::jsonb ? p.transport_id::text, false) THEN 'ГИС returned no result for this transport-id'
+                             ELSE $2::jsonb -> p.transport_id::text ->> 'text' END,
            updated_at = now()
-         FROM payments p2 LEFT JOIN r ON r.transport_id = p2.transport_id::text
-         WHERE p.id = p2.id AND p2.packet_id = $1 AND p2.status IN ('SENT', 'PACKED')
+         WHERE p.packet_id = $1 AND p.status IN ('SENT', 'PACKED')
          RETURNING p.id, p.status, p.gis_id, p.error_code, p.error_text),
        e AS (
          INSERT INTO payment_events (payment_id, status, detail)
          SELECT id, status, jsonb_strip_nulls(jsonb_build_object('gisId', gis_id, 'errorCode', error_code, 'errorText', error_text)) FROM u
          RETURNING 1)
        SELECT count(*) FILTER (WHERE status = 'ACCEPTED')::int AS accepted, count(*) FILTER (WHERE status = 'REJECTED')::int AS rejected FROM u`,
-      [packetId, JSON.stringify(rows), all?.code ?? null, all?.text ?? null], tx);
+      [packetId, JSON.stringify(byTransportId), all?.code ?? null, all?.text ?? null], tx);
   }
 }
 

@@ -48,7 +48,9 @@ export class Sweeper {
     const { store, log } = this.d;
     try {
       const payments = await store.query<{ id: number }>(
-        `SELECT id FROM payments WHERE status = 'REPORTABLE' AND updated_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY id LIMIT 50000`,
+        // packet_id IS NULL AND order_id IS NOT NULL: the partial index payments_unpacked (every REPORTABLE row is in it)
+        `SELECT id FROM payments WHERE packet_id IS NULL AND order_id IS NOT NULL AND status = 'REPORTABLE'
+           AND updated_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY id LIMIT 50000`,
         [staleMs]);
       if (payments.length) await this.d.publishPayments(payments.map((p) => p.id));
       const packets = await store.query<{ id: number; message_id: string }>(
