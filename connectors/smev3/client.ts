@@ -92,7 +92,7 @@ export class SmevClient {
       const res = await fetch(this.o.endpoint, {
         method: 'POST',
         headers: { 'content-type': 'text/xml; charset=UTF-8', soapaction: `"urn:${operation}"` },
-        body: requestXml,
+        body: Buffer.from(requestXml, 'utf8'), // a Buffer: undici would otherwise copy the string to check it is well-formed UTF-16
         signal: AbortSignal.timeout(this.o.timeoutMs),
       });
       httpStatus = res.status;
