@@ -14,8 +14,11 @@
  */
 
 export interface FastXmlHandler {
-  /** start tag: qualified name, namespace (null: none), local name, prefix (null: none), attributes, offset of '<' */
-  open(name: string, uri: string | null, local: string, prefix: string | null, attrs: FastAttr[], start: number): void;
+  /**
+   * start tag: qualified name, namespace (null: none), local name, prefix (null: none), attributes, offset of its
+   * '<' and the offset just after its '>'
+   */
+  open(name: string, uri: string | null, local: string, prefix: string | null, attrs: FastAttr[], start: number, tagEnd: number): void;
   /** end of the element opened last; `end` = offset just after its '>' */
   close(end: number): void;
   text(t: string): void;
@@ -298,7 +301,7 @@ export function parseFastXml(xml: string, h: FastXmlHandler): void {
         for (const o of attrs) if (auri !== null && o.uri === auri && o.local === al) fail(`duplicate attribute: {${auri}}${al}.`, r.at);
         attrs.push({ name: r.name, prefix: ap, local: al, uri: auri, value: r.value });
       }
-      h.open(name, uri === '' || uri === undefined ? null : uri, local, prefix, attrs, lt);
+      h.open(name, uri === '' || uri === undefined ? null : uri, local, prefix, attrs, lt, i);
       if (selfClosing) {
         names.pop();
         scopes.pop();

@@ -8,7 +8,7 @@
  * - the file is atomic: the tree is built completely and the structural checks (counts, sums) pass before any
  *   payment is created; file-level problems throw IntakeError, record-level ones go to `rejected`.
  */
-import { SaxesParser, type SaxesTagNS } from 'saxes';
+import { FastXmlError, parseFastXml } from '../smev/fastxml.ts';
 import { decodeXml } from '../encoding.ts';
 import { IntakeError, type ParsedFile, type Party, type Payment, type RecordProblem, type SourceKind } from '../payment.ts';
 import { BIC_RE, checkAccount, isValidInn, isValidIsoDate } from '../classify/checks.ts';
@@ -53,44 +53,11 @@ export function loc(line: number, col?: number): string {
   return col === undefined ? `line ${line}` : `line ${line}, column ${col}`;
 }
 
-/** Build the element tree from text with saxes. Throws IntakeError on any syntax problem or cap. */
+/**
+ * Build the element tree from text with the strict fast parser (transformers/smev/fastxml.ts). Throws IntakeError
+ * on any syntax problem or cap. An element's line is the line its start tag ends on.
+ */
 function buildTree(text: string, limits: UfebsLimits, where: string): XNode {
-  const parser = new SaxesParser({ xmlns: true, position: true });
-  const stack: XNode[] = [];
-  let root: XNode | undefined;
-  const fail = (code: string, msg: string): never => {
-    throw new IntakeError(code, where + loc(parser.line, parser.column), msg);
-  };
-  parser.on('doctype', () => fail('DTD_FORBIDDEN', 'a DOCTYPE declaration is not allowed (no DTD, no entities)'));
-  parser.on('error', (e) => fail('NOT_WELL_FORMED', e.message.replace(/^(?:[^:]*:)?\d+:\d+: /, '')));
-  parser.on('opentag', (tag: SaxesTagNS) => {
-    if (stack.length >= limits.maxDepth) fail('NOT_WELL_FORMED', `nesting deeper than ${limits.maxDepth} elements (cap)`);
-    const attrs: Record<string, string> = {};
-    let n = 0;
-    for (const a of Object.values(tag.attributes)) {
-      if (++n > limits.maxAttributes) fail('NOT_WELL_FORMED', `more than ${limits.maxAttributes} attributes on <${tag.name}> (cap)`);
-      if (a.uri === '' && a.prefix === '') attrs[a.local] = a.value;
-    }
-    const node: XNode = { uri: tag.uri, local: tag.local, attrs, children: [], text: '', line: parser.line };
-    const parent = stack[stack.length - 1];
-    if (parent) parent.children.push(node);
-    else root = node;
-    stack.push(node);
-  });
-  parser.on('closetag', () => {
-    stack.pop();
-  });
-  const onText = (t: string) => {
-    const cur = stack[stack.length - 1];
-    if (!cur) return; // whitespace outside the root (saxes reports non-whitespace itself)
-    // indentation between child elements is not text content: a PacketEPD of 10 000 EDs has 10 000 of them
-    if (cur.children.length && !/\S/.test(t)) return;
-    const cap = cur.uri === ENV_NS && cur.local === 'Object' ? Math.ceil((limits.maxEnvelopeBytes * 4) / 3) + 1024 * 1024 : limits.maxTextChars;
-    if (cur.text.length + t.length > cap) fail('NOT_WELL_FORMED', `text of <${cur.local}> exceeds ${cap} characters (cap)`);
-    cur.text += t;
-  };
-  parser.on('text', onText);
-  parser.on('cdata', onText);
   // Belt and braces: a DOCTYPE anywhere (even inside a comment/CDATA) rejects the file, before parsing.
   const dt = /<!DOCTYPE/i.exec(text);
   if (dt) {
@@ -98,15 +65,59 @@ function buildTree(text: string, limits: UfebsLimits, where: string): XNode {
     const line = before.split('\n').length;
     throw new IntakeError('DTD_FORBIDDEN', where + loc(line, dt.index - before.lastIndexOf('\n')), 'a DOCTYPE declaration is not allowed (no DTD, no entities)');
   }
-  for (let i = 0; i < text.length; ) {
-    let end = Math.min(text.length, i + limits.chunkChars);
-    const c = text.charCodeAt(end - 1);
-    if (end < text.length && c >= 0xd800 && c <= 0xdbff) end--; // never split a surrogate pair
-    parser.write(text.slice(i, end));
-    i = end;
+  const stack: XNode[] = [];
+  let root: XNode | undefined;
+  // line numbers: newlines counted once, from the last position asked for (events come in document order)
+  let counted = 0;
+  let line = 1;
+  const lineAt = (offset: number): number => {
+    for (let k = text.indexOf('\n', counted); k >= 0 && k < offset; k = text.indexOf('\n', k + 1)) line++;
+    counted = Math.max(counted, offset);
+    return line;
+  };
+  const fail = (code: string, msg: string, offset: number): never => {
+    const l = lineAt(offset);
+    throw new IntakeError(code, where + loc(l, offset - text.lastIndexOf('\n', offset - 1)), msg);
+  };
+  let at = 0;
+  const onText = (t: string) => {
+    const cur = stack[stack.length - 1];
+    if (!cur) return;
+    // indentation between child elements is not text content: a PacketEPD of 10 000 EDs has 10 000 of them
+    if (cur.children.length && !/\S/.test(t)) return;
+    const cap = cur.uri === ENV_NS && cur.local === 'Object' ? Math.ceil((limits.maxEnvelopeBytes * 4) / 3) + 1024 * 1024 : limits.maxTextChars;
+    if (cur.text.length + t.length > cap) fail('NOT_WELL_FORMED', `text of <${cur.local}> exceeds ${cap} characters (cap)`, at);
+    cur.text += t;
+  };
+  try {
+    parseFastXml(text, {
+      open(name, uri, local, prefix, attrs, start, tagEnd) {
+        at = tagEnd;
+        if (stack.length >= limits.maxDepth) fail('NOT_WELL_FORMED', `nesting deeper than ${limits.maxDepth} elements (cap)`, start);
+        if (attrs.length > limits.maxAttributes) fail('NOT_WELL_FORMED', `more than ${limits.maxAttributes} attributes on <${name}> (cap)`, start);
+        const own: Record<string, string> = {};
+        for (const a of attrs) if (a.uri === null && a.prefix === null && a.name !== 'xmlns') own[a.local] = a.value;
+        const node: XNode = { uri: uri ?? '', local, attrs: own, children: [], text: '', line: lineAt(tagEnd) };
+        const parent = stack[stack.length - 1];
+        if (parent) parent.children.push(node);
+        else root = node;
+        stack.push(node);
+        void prefix;
+      },
+      close(end) {
+        at = end;
+        stack.pop();
+      },
+      text: onText,
+      cdata: onText,
+      comment() {},
+      pi() {},
+    });
+  } catch (e) {
+    if (!(e instanceof FastXmlError)) throw e;
+    throw new IntakeError(/DOCTYPE/.test(e.message) ? 'DTD_FORBIDDEN' : 'NOT_WELL_FORMED', where + loc(e.line, e.column), e.message.replace(/^\d+:\d+: /, ''));
   }
-  parser.close();
-  if (!root) throw new IntakeError('NOT_WELL_FORMED', where + loc(parser.line, parser.column), 'no root element');
+  if (!root) throw new IntakeError('NOT_WELL_FORMED', where + loc(lineAt(text.length)), 'no root element');
   return root;
 }
 
