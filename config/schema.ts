@@ -129,6 +129,8 @@ export const configSchema = z.object({
     testMessage: z.boolean().default(false),
     pollMinMs: duration.default(1000),
     pollMaxMs: duration.default(30_000),
+    /** GetResponse loops at the same time: each takes one response, applies it in its own transaction, acknowledges it */
+    pollers: z.number().int().min(1).max(16).default(2),
   }).strict(),
   gis: z.object({
     informationSystemId: uuid,

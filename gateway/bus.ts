@@ -153,7 +153,7 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     },
   });
   poller = new Poller({
-    store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, publishPacket, publishPayments,
+    store, client, log: log.child({ component: 'poller' }), minMs: config.smev.pollMinMs, maxMs: config.smev.pollMaxMs, loops: config.smev.pollers, publishPacket, publishPayments,
     registry: refresher,
   });
   const batcher = new Batcher({ store, log: log.child({ component: 'batcher' }), maxItems: config.batch.maxItems, maxWaitMs: config.batch.maxWaitMs, publishPacket });

@@ -12,6 +12,8 @@ export interface PollerDeps {
   client: SmevClient;
   minMs: number;
   maxMs: number;
+  /** GetResponse loops running at once (default 1); a response is handled by the loop that took it */
+  loops?: number;
   publishPacket: (packetId: number, messageId: string) => Promise<void>;
   /** announces payment.reportable for these ids (in chunks) */
   publishPayments: (paymentIds: number[]) => Promise<void>;
@@ -29,14 +31,15 @@ export interface PollerDeps {
 export const REBUILD_CODES = new Set(['EXP001000']);
 
 /**
- * One GetResponse loop for the information system: drains while messages arrive, backs off on an empty
- * queue, idles while nothing is in flight. Each response is stored and applied in one transaction and
- * only then acknowledged to SMEV (at-least-once from SMEV, exactly-once effect here).
+ * GetResponse loops for the information system (`loops`, default 1): each drains while messages arrive, backs off
+ * on an empty queue, idles while nothing is in flight. Each response is stored and applied in one transaction and
+ * only then acknowledged to SMEV (at-least-once from SMEV, exactly-once effect here: smev_inbound by MessageID,
+ * results by transport-id, so two loops never apply one answer twice).
  */
 export class Poller {
   private running = false;
-  private loop?: Promise<void>;
-  private wakeUp?: () => void;
+  private loops: Promise<void>[] = [];
+  private wakeUps = new Set<() => void>();
   received = 0;
   lastError?: string;
 
@@ -45,25 +48,27 @@ export class Poller {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.run();
+    this.loops = Array.from({ length: Math.max(1, this.d.loops ?? 1) }, () => this.run());
   }
 
   wake(): void {
-    this.wakeUp?.();
+    for (const w of [...this.wakeUps]) w();
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.wake();
-    await this.loop;
+    await Promise.all(this.loops);
   }
 
   private async idle(ms: number): Promise<void> {
+    let wake!: () => void;
     await new Promise<void>((r) => {
       const t = setTimeout(r, ms);
-      this.wakeUp = () => { clearTimeout(t); r(); };
+      wake = () => { clearTimeout(t); r(); };
+      this.wakeUps.add(wake);
     });
-    this.wakeUp = undefined;
+    this.wakeUps.delete(wake);
   }
 
   private async inFlight(): Promise<number> {
