@@ -162,7 +162,14 @@ export async function startBus(config: BusConfig, opts: StartOptions): Promise<B
     informationSystemId: config.gis.informationSystemId, organizationId: config.gis.organizationId,
     validate: (xml) => validate(xml, gisSchemas), onSent: () => poller.wake(),
   });
-  const sweeper = new Sweeper({ store, log: log.child({ component: 'sweeper' }), publishPayments, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10) });
+  const paymentQueues = [topology.routes.payments.queue, ...topology.routes.payments.retryQueues];
+  const sweeper = new Sweeper({
+    store, log: log.child({ component: 'sweeper' }), publishPayments, publishPacket, staleMs: Math.max(60_000, config.batch.maxWaitMs * 10),
+    paymentsQueued: async () => {
+      const depths = await broker.queueDepths();
+      return paymentQueues.reduce((n, q) => n + (depths[q]?.messages ?? 0), 0);
+    },
+  });
 
   // every retry and park is decided by the retry policy and recorded in PostgreSQL (routes/delivery.ts)
   const guard = (route: 'payments' | 'packets', h: (m: GuardedMessage) => Promise<Outcome>) => {

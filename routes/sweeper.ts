@@ -9,6 +9,12 @@ export interface SweeperDeps {
   publishPacket: (packetId: number, messageId: string) => Promise<void>;
   /** work older than this without progress is announced again */
   staleMs: number;
+  /**
+   * payment.reportable messages waiting in the broker (work queue and retry tiers). While there are any, REPORTABLE
+   * payments are taken to be announced and queued, not lost: with a backlog (intake ahead of sending) every sweep
+   * re-announced and touched up to 50 000 of them, a growing load that made a 1 M-payment run worse than linear.
+   */
+  paymentsQueued?: () => Promise<number>;
 }
 
 /**
@@ -47,7 +53,9 @@ export class Sweeper {
   private async run(staleMs: number, startup: boolean): Promise<void> {
     const { store, log } = this.d;
     try {
-      const payments = await store.query<{ id: number }>(
+      // at start-up every left-over is announced; a broker that cannot say how much is queued does not stop the sweep
+      const queued = startup || !this.d.paymentsQueued ? 0 : await this.d.paymentsQueued().catch(() => 0);
+      const payments = queued > 0 ? [] : await store.query<{ id: number }>(
         // packet_id IS NULL AND order_id IS NOT NULL: the partial index payments_unpacked (every REPORTABLE row is in it)
         `SELECT id FROM payments WHERE packet_id IS NULL AND order_id IS NOT NULL AND status = 'REPORTABLE'
            AND updated_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY id LIMIT 50000`,
@@ -59,7 +67,7 @@ export class Sweeper {
       for (const p of packets) await this.d.publishPacket(p.id, p.message_id);
       if (payments.length || packets.length) {
         // touch them so that the next sweep waits another staleMs
-        await store.query(`UPDATE payments SET updated_at = now() WHERE id = ANY($1::bigint[])`, [payments.map((p) => p.id)]);
+        if (payments.length) await store.query(`UPDATE payments SET updated_at = now() WHERE id = ANY($1::bigint[])`, [payments.map((p) => p.id)]);
         this.republished += payments.length + packets.length;
         log.info('re-announced stalled work', { payments: payments.length, packets: packets.length });
       }
