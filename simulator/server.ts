@@ -11,7 +11,7 @@ import {
 } from '../transformers/smev/envelope.ts';
 import { GIS_PAYMENTS_1_0_0 } from '../transformers/gis/namespaces.ts';
 import type { PayeeRecord } from '../transformers/payment.ts';
-import { GisPayments } from './gis.ts';
+import { GisPayments, ownCopy } from './gis.ts';
 import { SimRegistry, type RegistryOptions } from './registry.ts';
 import { buildRegistryResponse, parseRegistryRequest, GIS_PAYEE_REGISTRY_1_0_0 } from '../transformers/gis/registry.ts';
 import { parseXml } from '../transformers/smev/xml.ts';
@@ -326,7 +326,7 @@ export class SmevSimulator {
         extra: { RootElementLocalName: root?.local ?? '', RootElementNamespaceURI: root?.ns ?? '' },
       });
     }
-    sent.add(id);
+    sent.add(ownCopy(id)); // not a slice of the request: the set would keep every request alive
     this.stats.sendRequests++;
     this.onSendRequestTaken?.(id);
     const reply = this.signed(buildSendRequestResponse({ version: p.version, messageId: id, sender: mnemonic, recipient: 'GISGKH', sendingTimestamp: new Date() }));
