@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
         const a = args(rest, { files: { type: 'string' }, payees: { type: 'string' }, json: { type: 'boolean' }, keep: { type: 'boolean' }, config: { type: 'string' }, timeout: { type: 'string' } });
         if (a.values.help) return help('demo');
         return await runDemo({ root: ROOT, configFile: a.values.config ?? DEFAULT_CONFIG, files: a.values.files, payees: a.values.payees,
-          json: !!a.values.json, keep: !!a.values.keep, timeoutMs: a.values.timeout ? Number(a.values.timeout) * 1000 : undefined });
+          json: !!a.values.json, keep: !!a.values.keep, timeoutMs: a.values.timeout ? secondsOption('--timeout', a.values.timeout) * 1000 : undefined });
       }
       case 'keys': {
         const a = args(rest, { out: { type: 'string' }, force: { type: 'boolean' } });
@@ -148,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
         }
         return await runBench({ root: ROOT, configFile: a.values.config ?? DEFAULT_CONFIG, payments: parseCount(a.values.payments ?? '200000'),
           json: !!a.values.json, bigFileBytes: a.values['big-file'] ? parseSize(a.values['big-file']) : undefined, provider,
-          keep: !!a.values.keep, timeoutMs: (a.values.timeout ? Number(a.values.timeout) : 1800) * 1000 });
+          keep: !!a.values.keep, timeoutMs: (a.values.timeout ? secondsOption('--timeout', a.values.timeout) : 1800) * 1000 });
       }
       default:
         console.error(`unknown command "${cmd}"\n\n${HELP}`);
@@ -217,6 +217,15 @@ async function start(argv: string[]): Promise<number> {
 }
 
 const STOP_TIMEOUT_MS = 120_000;
+
+/** a positive number of seconds, or a usage error naming the option (`--timeout abc` used to mean "no timeout") */
+function secondsOption(name: string, v: string): number {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !(n > 0)) {
+    throw Object.assign(new Error(`${name} ${v}: expected a number of seconds greater than 0`), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+  }
+  return n;
+}
 
 /** a non-negative whole number of milliseconds, or a usage error naming the option */
 function msOption(name: string, v: string): number {

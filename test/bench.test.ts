@@ -41,3 +41,12 @@ test('a small run from this checkout completes, loses nothing and reports the do
   t.truthy(j['stagesMs']);
   t.truthy(j['cpuSeconds']);
 });
+
+// `--timeout abc` was read as NaN, i.e. no timeout at all, and the run went on with the default 200 000 payments
+test('--timeout that is not a positive number of seconds is refused before anything starts', (t) => {
+  for (const cmd of [['bench', '--timeout', 'abc'], ['bench', '--timeout', '0'], ['demo', '--timeout', '1m']]) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/gkh-bus.js'), ...cmd], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    t.is(r.status, 2, cmd.join(' '));
+    t.regex(r.stderr, new RegExp(`--timeout ${cmd[2]}: expected a number of seconds greater than 0`));
+  }
+});
