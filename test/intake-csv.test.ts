@@ -166,3 +166,16 @@ test('layout A: a line without CLIENTNO is not data', (t) => {
   t.is(r.payments.length, 6);
   t.like(r.warnings[0], { code: 'LINE_SKIPPED', location: 'line 8' });
 });
+
+// a closing quote followed by more text was reported at the line where csv-parse noticed it (often a later one),
+// in csv-parse's words and with a byte shown as Latin-1 ("got "Ð"") — found by a fresh user trying bad input
+test('a quoted field closed badly: CSV_MALFORMED at the line its record starts, in words an operator can act on', (t) => {
+  const head = '\uFEFFДата;Время;Номер операции;Плательщик;ИНН получателя;БИК получателя;Счет получателя;Назначение платежа;Сумма;Комиссия\r\n';
+  const row = (op: string, purpose: string) => `06.11.2025;10:15:02;${op};Соколов Н.В.;9909630905;044599202;40702810502000012345;${purpose};52,00;0,00\r\n`;
+  const text = head + row('R-1', 'Оплата') + row('R-2', '"Оплата ЖКУ;\r\nИПД 90МН700101-01-1025" за 10.2025') + row('R-3', 'Оплата');
+  const e = t.throws(() => parse(Buffer.from(text)), { instanceOf: IntakeError });
+  t.is(e?.code, 'CSV_MALFORMED');
+  t.is(e?.location, 'line 3');
+  t.regex(e!.message, /quoted field in the record starting at line 3 is not closed properly: its closing quote must be followed by the delimiter ";"/);
+  t.notRegex(e!.message, /trimable|Ð/);
+});

@@ -219,13 +219,17 @@ export class CsvRecordParser {
     const lineAt = (n: number) => this.pending[n - this.firstPending];
     let open = this.lastEnd + 1;
     while (open < this.firstPending + this.pending.length && (lineAt(open)!.trim() === '' || (commentChar && lineAt(open)!.startsWith(commentChar)))) open++;
-    const where = err.code === 'CSV_QUOTE_NOT_CLOSED' || err.code === 'CSV_MAX_RECORD_SIZE' ? `line ${open}` : `line ${err.lines ?? open}`;
+    // a quote problem belongs to the record it starts in, not to the line where the parser noticed it
+    const atRecord = err.code === 'CSV_QUOTE_NOT_CLOSED' || err.code === 'CSV_MAX_RECORD_SIZE' || err.code === 'CSV_INVALID_CLOSING_QUOTE';
+    const where = atRecord ? `line ${open}` : `line ${err.lines ?? open}`;
     const what =
       err.code === 'CSV_QUOTE_NOT_CLOSED'
         ? `unclosed quote in the record starting at line ${open} (the parser reached the end of the file at line ${err.lines ?? '?'})`
         : err.code === 'CSV_MAX_RECORD_SIZE'
           ? `record starting at line ${open} exceeds ${layout.maxRecordSize} characters (unclosed quote?)`
-          : `${err.code ?? 'error'}: ${err.message ?? String(e)}`;
+          : err.code === 'CSV_INVALID_CLOSING_QUOTE'
+            ? `a quoted field in the record starting at line ${open} is not closed properly: its closing quote must be followed by the delimiter "${layout.delimiter}" or the end of the line (the parser noticed at line ${err.lines ?? '?'}; a quote inside a field is written twice)`
+            : `${err.code ?? 'error'}: ${err.message ?? String(e)}`;
     throw new IntakeError('CSV_MALFORMED', where, what);
   }
 
