@@ -164,7 +164,7 @@ export function parseFastXml(xml: string, h: FastXmlHandler): void {
       const raw = xml.slice(i, textEnd);
       if (!names.length) {
         for (let k = 0; k < raw.length; k++) {
-          if (!isWs(raw.charCodeAt(k))) fail(sawRoot ? 'text data outside of root node.' : 'text data outside of root node.', i + k);
+          if (!isWs(raw.charCodeAt(k))) fail('text data outside of root node.', i + k);
         }
       } else {
         checkChars(raw, i);

@@ -1,17 +1,17 @@
 /**
- * A small, read-only DOM built in one saxes pass: the subset of the W3C DOM that the SMEV transform, the
- * XMLDSig profile checks and the envelope / ГИС readers use (nodeType, nodeName, namespaceURI, localName,
- * prefix, attributes, getAttribute*, firstChild / nextSibling / parentNode, textContent, data, target,
- * documentElement, ownerDocument), plus the source offsets of every element.
+ * A small, read-only DOM built in one pass of the strict fast parser (fastxml.ts): the subset of the W3C DOM that
+ * the SMEV transform, the XMLDSig profile checks and the envelope / ГИС readers use (nodeType, nodeName,
+ * namespaceURI, localName, prefix, attributes, getAttribute*, firstChild / nextSibling / parentNode, textContent,
+ * data, target, documentElement, ownerDocument), plus the source offsets of every element.
  *
- * Why not @xmldom/xmldom: on a 600 KB ГИС packet an xmldom parse costs ~3× a saxes pass, and the bus and the
- * simulator parse every packet several times (benchmark profile, README "Performance"). saxes is also the
- * stricter parser: well-formedness and namespace errors, no DOCTYPE, no undefined entities, XML 1.0 line-end
- * (CR LF → LF) and attribute-value whitespace normalisation as the XML spec (and SMEV's own Java StAX stack) do.
+ * Why not @xmldom/xmldom: the bus and the simulator parse 0.5 MB packets all day, and xmldom took ~3× what this
+ * does (README "Performance"); it was also laxer (unbound prefixes, text outside the root). Parsing follows the
+ * XML spec: no DOCTYPE, no undefined entities, CR LF → LF, attribute-value whitespace normalised.
  *
  * Semantics kept from xmldom where callers rely on them: `getAttribute*` of a missing attribute returns '';
  * namespace declarations are attributes (namespaceURI http://www.w3.org/2000/xmlns/); CDATA sections are
- * nodes of type 4; `textContent` skips comments and processing instructions.
+ * nodes of type 4; `textContent` skips comments and processing instructions. `parseLiteSaxes` builds the same
+ * tree from saxes events: the reference the fast parser is tested against.
  */
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import { FastXmlError, parseFastXml, type FastAttr, type FastXmlHandler } from './fastxml.ts';

@@ -275,35 +275,11 @@ export function smevTransform(el: Element, opts: SmevTransformOptions = {}): str
 // ---------------------------------------------------------------------------------------------
 // Parsing helpers (shared with the signature module)
 
-/** Reject documents with a DOCTYPE (no DTD processing, no entity expansion). */
-export function assertNoDoctype(xml: string): void {
-  // Strip the prolog items that may legally precede a DOCTYPE and look at what follows.
-  let i = 0;
-  const n = xml.length;
-  if (xml.charCodeAt(0) === 0xfeff) i = 1;
-  for (;;) {
-    while (i < n && /\s/.test(xml[i]!)) i++;
-    if (xml.startsWith('<?', i)) {
-      const e = xml.indexOf('?>', i + 2);
-      if (e < 0) return;
-      i = e + 2;
-    } else if (xml.startsWith('<!--', i)) {
-      const e = xml.indexOf('-->', i + 4);
-      if (e < 0) return;
-      i = e + 3;
-    } else break;
-  }
-  if (xml.startsWith('<!', i) && xml.slice(i, i + 9).toUpperCase() === '<!DOCTYPE') {
-    throw new SmevTransformError('DOCTYPE declarations are not allowed (no DTD processing / entity expansion)');
-  }
-}
-
 /**
- * Parse an XML document (LiteDOM over saxes, transformers/smev/litedom.ts), refusing DOCTYPEs and failing on any
+ * Parse an XML document (LiteDOM over the strict fast parser, transformers/smev/litedom.ts), refusing DOCTYPEs and failing on any
  * well-formedness or namespace error.
  */
 export function parseXmlStrict(xml: string): Document {
-  assertNoDoctype(xml);
   try {
     return parseLite(xml);
   } catch (e) {

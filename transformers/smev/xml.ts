@@ -1,6 +1,6 @@
 /**
  * Small XML helpers shared by the SMEV and ГИС transformers. Pure (no I/O).
- * Parsing (LiteDOM over saxes, litedom.ts) REFUSES any DOCTYPE (no entity expansion, no external resources).
+ * Parsing (LiteDOM over the strict fast parser, litedom.ts / fastxml.ts) REFUSES any DOCTYPE (no entity expansion, no external resources).
  */
 import { parseLite, elementRange } from './litedom.ts';
 
@@ -47,7 +47,7 @@ export function escapeAttr(s: string): string {
 const DOCTYPE_RE = /<!DOCTYPE/i;
 
 /**
- * Parses an XML string into a (LiteDOM) Document: one saxes pass. Throws XmlParseError on a DOCTYPE, on any
+ * Parses an XML string into a (LiteDOM) Document: one pass of the fast parser. Throws XmlParseError on a DOCTYPE, on any
  * well-formedness or namespace error (mismatched tags, unbound prefixes, undefined entities, several roots,
  * text outside the root), or when there is no document element.
  */

@@ -24,6 +24,7 @@ export interface UfebsLimits {
   maxAttributes: number;
   maxEnvelopeBytes: number;
   maxEnvelopeDepth: number;
+  /** streamed files: the decoded text goes to saxes in pieces of at most this many characters */
   chunkChars: number;
 }
 
@@ -91,7 +92,7 @@ function buildTree(text: string, limits: UfebsLimits, where: string): XNode {
   };
   try {
     parseFastXml(text, {
-      open(name, uri, local, prefix, attrs, start, tagEnd) {
+      open(name, uri, local, _prefix, attrs, start, tagEnd) {
         at = tagEnd;
         if (stack.length >= limits.maxDepth) fail('NOT_WELL_FORMED', `nesting deeper than ${limits.maxDepth} elements (cap)`, start);
         if (attrs.length > limits.maxAttributes) fail('NOT_WELL_FORMED', `more than ${limits.maxAttributes} attributes on <${name}> (cap)`, start);
@@ -102,7 +103,6 @@ function buildTree(text: string, limits: UfebsLimits, where: string): XNode {
         if (parent) parent.children.push(node);
         else root = node;
         stack.push(node);
-        void prefix;
       },
       close(end) {
         at = end;
